@@ -1,0 +1,67 @@
+"""Versioned checkpoints and crash-safe writes.
+
+A checkpoint is a plain dict of tensors and builtins (so `torch.load(weights_only=True)` reads it) with
+`format` and `version` fields. Every write goes to a temporary file in the same directory and is moved into place
+with os.replace, so a crash leaves either the old file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing fields, of another kind or of an unknown version."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> None:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"format": f"humanlike.{kind}", "version": CHECKPOINT_VERSION, **payload}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign files raise many different errors
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != f"humanlike.{kind}":
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: expected a humanlike.{kind} checkpoint, found {found!r}")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {data.get('version')!r}, this code reads version {CHECKPOINT_VERSION}"
+        )
+    return data

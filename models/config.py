@@ -1,0 +1,290 @@
+"""Training configuration: frozen dataclasses, validated once at the boundary (YAML, CLI, sweep).
+
+A config file is a preset plus overrides:
+
+    preset: quick            # 'quick' or 'paper' (optional; the dataclass defaults are the paper's settings)
+    seed: 0
+    data: {dataset: omniglot}
+    rae: {regularizers: {prototype: 1.0, barlow: 10.0}}
+
+Unknown keys, wrong types and out-of-range values raise ConfigError naming the key (for example
+`rae.regularizers.protoype`); nothing is silently corrected.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DATASETS = ("omniglot", "quickdraw", "qdfs")
+# SPEC part 0: latent 64 for Omniglot, 128 for QuickDraw (the paper's appendix table).
+DEFAULT_LATENT = {"omniglot": 64, "quickdraw": 128, "qdfs": 128}
+# The registry lives in models/regularizers; the names are repeated here so that validating a config (and
+# `--help`) does not import torch. tests/models/test_config.py checks that both lists agree.
+REGULARIZERS = ("kl", "vq", "classification", "prototype", "simclr", "barlow")
+AUGMENTATIONS = ("light", "normal", "strong")
+SAMPLERS = ("ddpm", "ddim")
+
+
+class ConfigError(ValueError):
+    """A config value that is unknown, of the wrong type or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "omniglot"
+    data_dir: str | None = None  # None: --data-dir, then $HUMANLIKE_DATA_DIR, then the download cache
+    train_classes: int | None = None  # a seeded subset of the training classes (None: all)
+    test_classes: int | None = None  # a seeded subset of the test classes (None: all)
+
+    def check(self) -> None:
+        _one_of("data.dataset", self.dataset, DATASETS)
+        _positive("data.train_classes", self.train_classes, allow_none=True)
+        _positive("data.test_classes", self.test_classes, allow_none=True)
+
+
+@dataclass(frozen=True)
+class RAEConfig:
+    """SPEC sections 1-2: the 48x48 RAE, Adam 1e-4 (wd 1e-5), batch 128, 100 epochs."""
+
+    latent_size: int | None = None  # None: the dataset's default (DEFAULT_LATENT)
+    width: int = 128
+    regularizers: dict[str, float] = field(default_factory=dict)  # name -> weight; {} is the 'none' setting
+    augmentation: str = "normal"  # strength of the contrastive views (SPEC section 2)
+    mask_same_class: bool = False  # prototype loss: mask same-class negatives (SPEC part 0 option)
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+
+    def check(self) -> None:
+        _positive("rae.latent_size", self.latent_size, allow_none=True)
+        _positive("rae.width", self.width)
+        for name, weight in self.regularizers.items():
+            if name not in REGULARIZERS:
+                raise ConfigError(f"rae.regularizers.{name}: unknown regularizer; choose from {', '.join(REGULARIZERS)}")
+            if not math.isfinite(weight) or weight < 0:
+                raise ConfigError(f"rae.regularizers.{name}: weight must be finite and >= 0, got {weight!r}")
+        _one_of("rae.augmentation", self.augmentation, AUGMENTATIONS)
+        _positive("rae.epochs", self.epochs)
+        _positive("rae.batch_size", self.batch_size)
+        _positive("rae.lr", self.lr)
+        _non_negative("rae.weight_decay", self.weight_decay)
+
+    @property
+    def active(self) -> dict[str, float]:
+        """The regularizers that are really built (weight 0 means 'not there')."""
+        return {k: v for k, v in sorted(self.regularizers.items()) if v > 0}
+
+
+@dataclass(frozen=True)
+class LDMConfig:
+    """SPEC section 3: AdamW 1e-4 (eps 1e-5, wd 0.01), batch 128, 100 epochs, 10% null condition."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    drop_prob: float = 0.1
+    width: int = 64
+    timesteps: int = 1000
+
+    def check(self) -> None:
+        _positive("ldm.epochs", self.epochs)
+        _positive("ldm.batch_size", self.batch_size)
+        _positive("ldm.lr", self.lr)
+        _non_negative("ldm.weight_decay", self.weight_decay)
+        if not 0.0 <= self.drop_prob < 1.0:
+            raise ConfigError(f"ldm.drop_prob: must be in [0, 1), got {self.drop_prob!r}")
+        _positive("ldm.width", self.width)
+        _positive("ldm.timesteps", self.timesteps)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How samples are drawn for the run's PNG grid (and, by default, for evaluation)."""
+
+    sampler: str = "ddpm"  # SPEC part 0: ancestral DDPM with T steps is the default
+    steps: int | None = None  # DDIM steps (None: 50); DDPM always runs every timestep
+    guidance: float = 1.0  # classifier-free guidance weight w: eps = (1 + w) eps_c - w eps_u
+    grid_classes: int = 10  # test classes shown in samples.png
+    grid_samples: int = 8  # samples per class in samples.png
+
+    def check(self) -> None:
+        _one_of("sample.sampler", self.sampler, SAMPLERS)
+        _positive("sample.steps", self.steps, allow_none=True)
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            raise ConfigError(f"sample.guidance: must be finite and >= 0, got {self.guidance!r}")
+        _positive("sample.grid_classes", self.grid_classes)
+        _positive("sample.grid_samples", self.grid_samples)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str | None = None
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
+    data: DataConfig = field(default_factory=DataConfig)
+    rae: RAEConfig = field(default_factory=RAEConfig)
+    ldm: LDMConfig = field(default_factory=LDMConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def check(self) -> None:
+        if self.preset is not None:
+            _one_of("preset", self.preset, tuple(PRESETS))
+        _non_negative("seed", self.seed)
+        _positive("threads", self.threads, allow_none=True)
+        for part in (self.data, self.rae, self.ldm, self.sample):
+            part.check()
+
+    @property
+    def latent_size(self) -> int:
+        return self.rae.latent_size or DEFAULT_LATENT[self.data.dataset]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Presets are plain override dicts on top of the dataclass defaults (which are the paper's settings).
+PRESETS: dict[str, dict[str, Any]] = {
+    # SPEC section 9 / design facts 12: 100 epochs of each stage, batch 128, every class.
+    "paper": {},
+    # A few minutes on 2 CPU cores: 400 training classes (8,000 Omniglot drawings), all 150 test classes
+    # (evaluation always uses every test class), few epochs. DDIM keeps the sample grid cheap.
+    "quick": {
+        "data": {"train_classes": 400},
+        "rae": {"epochs": 6},
+        "ldm": {"epochs": 40},
+        "sample": {"sampler": "ddim", "steps": 50},
+    },
+}
+
+
+def build_config(raw: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Validate a raw mapping (a parsed YAML file) and return the frozen config, with its preset applied."""
+    raw = dict(raw or {})
+    preset = raw.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    merged = _deep_merge(PRESETS[preset] if preset else {}, raw)
+    config = _from_mapping(TrainConfig, merged, prefix="")
+    config.check()
+    return config
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config file; `overrides` (dotted keys, e.g. {'data.data_dir': '/x'}) win over the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return build_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    """Rebuild a config saved with `to_dict()` (no preset is re-applied: the saved values are complete)."""
+    config = _from_mapping(TrainConfig, dict(data), prefix="")
+    config.check()
+    return config
+
+
+# --- validation helpers ---------------------------------------------------------------------------------------
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key != "regularizers":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _from_mapping(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+    values = {}
+    for name, value in raw.items():
+        values[name] = _coerce(f"{prefix}{name}", hints[name], value)
+    return cls(**values)
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    """Check `value` against a type hint. Only lossless conversions (an int where a float is expected)."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _from_mapping(hint, value, prefix=f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ConfigError(f"{key}: must not be null")
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(key, inner, value)
+    if origin is dict:
+        _, value_type = typing.get_args(hint)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(f"{key}.{k}", value_type, v) for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported type hint {hint!r}")  # a bug in this file, not in the user's config
+
+
+def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
+
+def _positive(key: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{key}: must be > 0, got {value!r}")
+
+
+def _non_negative(key: str, value: Any) -> None:
+    if not value >= 0 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{key}: must be >= 0, got {value!r}")
