@@ -1,0 +1,118 @@
+"""One run end to end on real Omniglot: files, determinism, resume after an interruption, refusals."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint
+from models.config import ConfigError, build_config
+from models.data import load_dataset
+from models.run import load_run
+from models.train import train_run
+
+TINY = {
+    "preset": "quick",
+    "data": {"train_classes": 12, "test_classes": 4},
+    "rae": {"epochs": 2, "batch_size": 32, "regularizers": {"prototype": 1.0}},
+    "ldm": {"epochs": 2, "batch_size": 32},
+    "sample": {"sampler": "ddim", "steps": 5, "grid_classes": 3, "grid_samples": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def omniglot(data_dir):
+    return load_dataset("omniglot", data_dir=data_dir)
+
+
+def _weights(run_dir):
+    return {
+        name: load_checkpoint(run_dir / f"{name}.pt", name)["model"] for name in ("rae", "ldm")
+    }
+
+
+def _same(a, b):
+    return all(torch.equal(a[s][k], b[s][k]) for s in a for k in a[s])
+
+
+def test_run_writes_everything_and_is_deterministic(tmp_path, omniglot):
+    cfg = build_config(TINY)
+    summary = train_run(cfg, tmp_path / "a", data=omniglot, progress=False)
+    run_dir = summary.run_dir
+    for name in ("config.yaml", "rae.pt", "ldm.pt", "curves.csv", "curves.png", "samples.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    rae = torch.load(run_dir / "rae.pt", weights_only=True)  # plain tensors and builtins only
+    assert rae["format"] == "humanlike.rae" and rae["version"] == 1 and rae["state"]["done"]
+    assert [row["epoch"] for row in summary.rae["curve"]] == [1, 2]
+    run = load_run(run_dir)
+    assert run.config == cfg and not run.ae.training and run.ldm.latent_std.item() > 0
+
+    train_run(cfg, tmp_path / "b", data=omniglot, progress=False)
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, omniglot):
+    cfg = build_config(TINY)
+    train_run(cfg, tmp_path / "full", data=omniglot, progress=False)
+
+    def stop_after_first_ldm_epoch(stage, metrics):
+        if stage == "ldm" and metrics["epoch"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_run(cfg, tmp_path / "cut", data=omniglot, progress=False, reporter=stop_after_first_ldm_epoch)
+    assert load_checkpoint(tmp_path / "cut" / "ldm.pt", "ldm")["state"]["epoch"] == 1
+    with pytest.raises(ValueError, match="not finished"):
+        load_run(tmp_path / "cut")
+
+    seen = []
+    train_run(cfg, tmp_path / "cut", data=omniglot, progress=False, reporter=lambda s, m: seen.append((s, m.get("epoch"))))
+    assert ("rae", 1) not in seen and ("rae", 2) not in seen  # the finished stage is not trained again
+    assert seen[-1] == ("ldm", 2)
+    assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
+
+
+def test_a_directory_with_another_config_is_refused_before_training(tmp_path, omniglot):
+    train_run(build_config(TINY), tmp_path / "r", data=omniglot, progress=False)
+    before = (tmp_path / "r" / "rae.pt").read_bytes()
+    other = build_config({**TINY, "rae": {**TINY["rae"], "regularizers": {"barlow": 1.0}}})
+    with pytest.raises(ConfigError, match="rae.regularizers"):
+        train_run(other, tmp_path / "r", data=omniglot, progress=False)
+    assert (tmp_path / "r" / "rae.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_same_command_continues(tmp_path, data_dir):
+    """The real thing: `humanlike train` killed with SIGKILL while training, then run again."""
+    import yaml
+
+    cfg = {**TINY, "rae": {**TINY["rae"], "epochs": 6}}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "search.cli", "train", str(config), "--out", str(out), "--data-dir", str(data_dir),
+           "--no-progress", "--threads", "2"]
+    proc = subprocess.Popen(cmd)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "rae.pt").exists() and load_checkpoint(out / "rae.pt", "rae")["state"]["epoch"] >= 2:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = load_checkpoint(out / "rae.pt", "rae")["state"]["epoch"]
+    assert 2 <= done_before < 6
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    state = load_checkpoint(out / "rae.pt", "rae")["state"]
+    assert state["done"] and [r["epoch"] for r in state["curve"]] == [1, 2, 3, 4, 5, 6]
+    assert (out / "samples.png").exists()
