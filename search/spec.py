@@ -1,0 +1,445 @@
+"""A sweep file (YAML) -> a frozen, fully validated SweepSpec.
+
+    name: quickstart                 # [a-z0-9_-]+ (default: the file name); results go to <root>/<name>
+    root: sweeps                     # default 'sweeps', relative to the working directory
+    description: free text           # optional
+    train:                           # a training config as `humanlike train` takes it (models/config.py)
+      preset: quick
+      data: {dataset: omniglot}
+    search:                          # the search space: see search/space.py
+      regularizers:
+        prototype: {low: 0.1, high: 100}
+        barlow: {low: 1, high: 100}
+    objective: distance              # 'distance' (minimize the distance to the human point) or 'pareto'
+    sampler: {name: tpe, seed: 0, n_startup_trials: 3}   # tpe | gp | random | grid | nsga2 | motpe
+    n_trials: 6                      # sampler grid: defaults to (and may not exceed) the number of grid points
+    max_concurrent: 2                # trials running at once
+    resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
+    evaluation: {sampler: ddim, steps: 50, guidance: 1.0}   # defaults: the train config's `sample` section
+    storage: null                    # null: journal file <sweep dir>/study.journal; 'postgresql://...', 'sqlite:///...'
+                                     #   or 'env:VARNAME' (the URL is read from the environment when the sweep runs)
+    pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 0}   # median | percentile | none
+    warm_start:                      # trials run first: given configurations and/or the finished trials of an
+      configs: [{w_prototype: 1.0, w_barlow: 10.0}]   # earlier sweep (its directory or a Parquet export)
+      parquet: sweeps/earlier
+
+`load_sweep` checks the whole file before anything starts (the training config is built once, the dataset
+directory must exist, the warm-start configurations must lie in the space) and raises one SweepError listing
+every mistake found, each prefixed by the key that holds it. Optuna, Ray and torch are not imported here.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from search.space import SpaceSpec, grid_points, parse_space, check_params
+from search.errors import SweepError, Collector
+
+__all__ = [
+    "SweepError", "SweepSpec", "SamplerSpec", "WarmStart", "load_sweep", "sweep_from_dict", "objective_values",
+    "resolve_storage", "SAMPLERS", "OBJECTIVES",
+]
+
+NAME = re.compile(r"[a-z0-9_-]+")
+SAMPLERS = ("tpe", "gp", "random", "grid", "nsga2", "motpe")
+MULTI_OBJECTIVE_ONLY = ("nsga2", "motpe")
+OBJECTIVES = ("distance", "pareto")
+PRUNERS = ("median", "percentile", "none")
+EVAL_SAMPLERS = ("ddim", "ddpm")
+NORMALIZATIONS = ("relative", "absolute")  # evaluation.metrics.NORMALIZATIONS (kept torch-free here)
+STORAGE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "mysql", "mysql+pymysql", "sqlite")
+TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "sampler", "n_trials", "max_concurrent",
+            "resources", "evaluation", "storage", "pruner", "warm_start")
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"
+    seed: int = 0
+    n_startup_trials: int | None = None  # None: the sampler's own default (TPE and GP: 10)
+    population_size: int | None = None  # NSGA-II only (None: Optuna's default, 50)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Trials enqueued before the sampler proposes anything (they are run, not copied: see space.warm_start_params)."""
+
+    configs: tuple[dict[str, Any], ...] = ()  # flat param dicts, as `suggest` returns them
+    parquet: tuple[str, ...] = ()  # earlier sweeps' directories or exported Parquet files: their COMPLETE trials
+
+    def __bool__(self) -> bool:
+        return bool(self.configs or self.parquet)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec:
+    name: str
+    root: str = "sweeps"
+    description: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    space: SpaceSpec
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    objective: str = "distance"
+    n_trials: int
+    max_concurrent: int = 1
+    resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0})
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None
+    warm_start: WarmStart = field(default_factory=WarmStart)
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median", "n_startup_trials": 2,
+                                                            "n_warmup_steps": 0})
+
+    def dir(self) -> Path:
+        return Path(self.root) / self.name
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna study directions: one objective (distance) or two (pareto), always minimized."""
+        return ["minimize"] if self.objective == "distance" else ["minimize", "minimize"]
+
+    @property
+    def dataset(self) -> str:
+        return (self.train.get("data") or {}).get("dataset", "omniglot")
+
+
+def objective_values(objective: str, *, originality: float, recognizability: float, human_originality: float,
+                     human_recognizability: float, normalization: str = "relative") -> tuple[float, ...]:
+    """The value(s) Optuna minimizes (SPEC part 0: distance to human, each axis divided by the human value).
+
+    'distance': (d,) with d = sqrt(do^2 + dr^2); 'pareto': (|do|, |dr|), where do = (o - o_h) / o_h and
+    dr = (r - r_h) / r_h under 'relative' normalization, raw differences under 'absolute'.
+    """
+    do, dr = originality - human_originality, recognizability - human_recognizability
+    if normalization == "relative":
+        if not (human_originality > 0 and human_recognizability > 0):
+            raise ValueError("relative normalization needs a human point with positive coordinates")
+        do, dr = do / human_originality, dr / human_recognizability
+    elif normalization != "absolute":
+        raise ValueError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    if objective == "distance":
+        return (math.hypot(do, dr),)
+    if objective == "pareto":
+        return (abs(do), abs(dr))
+    raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+
+
+def resolve_storage(spec: SweepSpec) -> str | None:
+    """The storage URL to open (None: the journal file <sweep dir>/study.journal). Never log the result."""
+    if spec.storage is None or not spec.storage.startswith("env:"):
+        return spec.storage
+    var = spec.storage[4:]
+    url = os.environ.get(var)
+    if not url:
+        raise SweepError(f"storage: environment variable {var} is not set (it should hold the database URL)")
+    return url
+
+
+# --- loading ----------------------------------------------------------------------------------------------------
+
+
+def load_sweep(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> SweepSpec:
+    """Read and validate a sweep file. `overrides`: dotted keys that win over the file, e.g.
+    {'train.data.data_dir': '/data', 'n_trials': 12} (what the CLI's --data-dir / --trials set)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SweepError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    _apply_overrides(raw, overrides or {})
+    try:
+        return sweep_from_dict(raw)
+    except SweepError as exc:
+        raise SweepError(f"{path}: {exc}") from None
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+
+
+def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> SweepSpec:
+    """Validate a parsed sweep file. check_data=False skips the dataset-directory check (status, report)."""
+    if not isinstance(raw, Mapping):
+        raise SweepError(f"sweep: expected a mapping, got {type(raw).__name__}")
+    errors = Collector()
+    for key in sorted(set(raw) - set(TOP_KEYS)):
+        errors.add(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
+    name = errors.run(_name, raw.get("name"))
+    root = errors.run(_string, "root", raw.get("root", "sweeps"))
+    description = errors.run(_string, "description", raw.get("description", "") or "")
+    objective = errors.run(_choice, "objective", raw.get("objective", "distance"), OBJECTIVES)
+    train, train_cfg = errors.run(_train, raw.get("train")) or (None, None)
+    if check_data and train_cfg is not None:
+        errors.run(check_dataset, train_cfg)
+    sampler = errors.run(_sampler, raw.get("sampler"), objective)
+    grid = sampler is not None and sampler.name == "grid"
+    space = errors.run(parse_space, raw.get("search"), grid=grid, train=train)
+    n_points = len(grid_points(space)) if (grid and space is not None) else None
+    if grid and space is None and raw.get("n_trials") is None:
+        n_trials = None  # the grid's size is unknown until search: is fixed; that mistake is reported already
+    else:
+        n_trials = errors.run(_n_trials, raw.get("n_trials"), n_points)
+    max_concurrent = errors.run(_positive_int, "max_concurrent", raw.get("max_concurrent", 1))
+    resources = errors.run(_resources, raw.get("resources"))
+    evaluation = errors.run(_evaluation, raw.get("evaluation"), train_cfg)
+    storage = errors.run(_storage, raw.get("storage"))
+    pruner = errors.run(_pruner, raw.get("pruner"), objective)
+    warm = errors.run(_warm_start, raw.get("warm_start"), space, grid)
+    errors.raise_if_any()
+    return SweepSpec(name=name, root=root, description=description, train=train, space=space, sampler=sampler,
+                     objective=objective, n_trials=n_trials, max_concurrent=max_concurrent, resources=resources,
+                     evaluation=evaluation, storage=storage, warm_start=warm, pruner=pruner)
+
+
+# --- one validator per top-level key; each raises SweepError naming its key --------------------------------------
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise SweepError(f"name: must be lowercase letters, digits, '_' or '-', got {value!r}")
+    return value
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str) or (key == "root" and not value):
+        raise SweepError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SweepError(f"{key}: unknown value {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _mapping(key: str, value: Any, known: tuple[str, ...]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SweepError(f"{key}: expected a mapping, got {type(value).__name__}")
+    for k in value:
+        if k not in known:
+            raise SweepError(f"{key}.{k}: unknown key (known: {', '.join(known)})")
+    return dict(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if not _is_int(value) or value < 1:
+        raise SweepError(f"{key}: must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _train(value: Any):
+    from models.config import ConfigError, build_config
+
+    if value is None:
+        raise SweepError("train: missing (a training config: preset, data, rae, ldm, sample)")
+    if not isinstance(value, Mapping):
+        raise SweepError(f"train: expected a mapping, got {type(value).__name__}")
+    train = _plain(value)
+    try:
+        cfg = build_config(train)
+    except ConfigError as exc:
+        raise SweepError(f"train.{exc}") from None
+    return train, cfg
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of plain dicts and lists (YAML gives those already; callers may pass anything)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def check_dataset(cfg) -> Path:
+    """The dataset must be on disk before Ray starts: resolve the data directory as models.data does."""
+    data_dir = _data_dir(cfg.data.data_dir)
+    if not data_dir.is_dir():
+        raise SweepError(f"train.data.data_dir: data directory {data_dir} does not exist "
+                         "(set train.data.data_dir, --data-dir or $HUMANLIKE_DATA_DIR)")
+    where = data_dir / _DATASET_DIRS.get(cfg.data.dataset, cfg.data.dataset)
+    if not where.exists():
+        raise SweepError(f"train.data.dataset: {cfg.data.dataset} not found: {where} does not exist")
+    return where
+
+
+# <data_dir>/<this> holds each dataset (shared/data/README.md).
+_DATASET_DIRS = {"omniglot": "omniglot", "quickdraw": "quickdraw_quickdrawjs", "qdfs": "all_qd_fs_shuffled.npz"}
+
+
+def _data_dir(configured: str | None) -> Path:
+    """Explicit directory, then $HUMANLIKE_DATA_DIR, then models.data's default cache directory."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get("HUMANLIKE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    try:
+        from models.data import default_data_dir  # the data package's own resolution, when it offers one
+    except ImportError:
+        return Path.home() / ".cache" / "humanlike"
+    return Path(default_data_dir())
+
+
+def _sampler(value: Any, objective: str | None) -> SamplerSpec:
+    if isinstance(value, str):  # shorthand: `sampler: gp`
+        value = {"name": value}
+    raw = _mapping("sampler", value, ("name", "seed", "n_startup_trials", "population_size"))
+    name = _choice("sampler.name", raw.get("name", "tpe"), SAMPLERS)
+    if name in MULTI_OBJECTIVE_ONLY and objective == "distance":
+        raise SweepError(f"sampler.name: {name} searches a Pareto front; use it with objective: pareto")
+    seed = raw.get("seed", 0)
+    if not _is_int(seed) or seed < 0:
+        raise SweepError(f"sampler.seed: must be an integer >= 0, got {seed!r}")
+    startup = raw.get("n_startup_trials")
+    if startup is not None and (not _is_int(startup) or startup < 0):
+        raise SweepError(f"sampler.n_startup_trials: must be an integer >= 0, got {startup!r}")
+    if startup is not None and name not in ("tpe", "gp", "motpe"):
+        raise SweepError(f"sampler.n_startup_trials: not used by sampler {name}")
+    population = raw.get("population_size")
+    if population is not None and (name != "nsga2" or not _is_int(population) or population < 2):
+        raise SweepError(f"sampler.population_size: an integer >= 2, for sampler nsga2 only; got {population!r}")
+    return SamplerSpec(name=name, seed=seed, n_startup_trials=startup, population_size=population)
+
+
+def _n_trials(value: Any, n_points: int | None) -> int:
+    if n_points is not None:
+        if value is None:
+            return n_points
+        _positive_int("n_trials", value)
+        if value > n_points:
+            raise SweepError(f"n_trials: {value} is more than the {n_points} grid points; add values to the grid")
+        return value
+    if value is None:
+        raise SweepError("n_trials: missing (the number of trials to run)")
+    return _positive_int("n_trials", value)
+
+
+def _resources(value: Any) -> dict[str, float]:
+    raw = _mapping("resources", value, ("cpu", "gpu"))
+    cpu, gpu = raw.get("cpu", 1), raw.get("gpu", 0)
+    if not _is_number(cpu) or cpu <= 0:
+        raise SweepError(f"resources.cpu: must be a number > 0 (fractions allowed), got {cpu!r}")
+    if not _is_number(gpu) or gpu < 0:
+        raise SweepError(f"resources.gpu: must be a number >= 0 (fractions allowed), got {gpu!r}")
+    return {"cpu": float(cpu), "gpu": float(gpu)}
+
+
+def _evaluation(value: Any, train_cfg) -> dict[str, Any]:
+    raw = _mapping("evaluation", value, ("sampler", "steps", "guidance", "normalization", "critics"))
+    sample = train_cfg.sample if train_cfg is not None else None
+    out = {
+        "sampler": raw.get("sampler", sample.sampler if sample else "ddpm"),
+        "steps": raw.get("steps", sample.steps if sample else None),
+        "guidance": raw.get("guidance", sample.guidance if sample else 1.0),
+        "normalization": raw.get("normalization", "relative"),
+        "critics": raw.get("critics"),
+    }
+    _choice("evaluation.sampler", out["sampler"], EVAL_SAMPLERS)
+    if out["steps"] is not None and (not _is_int(out["steps"]) or out["steps"] < 1):
+        raise SweepError(f"evaluation.steps: must be an integer >= 1 or null, got {out['steps']!r}")
+    if not _is_number(out["guidance"]) or out["guidance"] < 0:
+        raise SweepError(f"evaluation.guidance: must be a number >= 0, got {out['guidance']!r}")
+    out["guidance"] = float(out["guidance"])
+    _choice("evaluation.normalization", out["normalization"], NORMALIZATIONS)
+    if out["critics"] is not None and not isinstance(out["critics"], str):
+        raise SweepError(f"evaluation.critics: expected a path or null, got {out['critics']!r}")
+    return out
+
+
+def _storage(value: Any) -> str | None:
+    if value is None or value == "journal":
+        return None
+    if not isinstance(value, str):
+        raise SweepError(f"storage: expected null, 'env:VARNAME' or a database URL, got {value!r}")
+    if value.startswith("env:"):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]):
+            raise SweepError(f"storage: {value!r} is not env:VARNAME")
+        return value
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in STORAGE_SCHEMES:
+        raise SweepError(f"storage: unsupported URL scheme {scheme or value!r}; use null (a journal file in the "
+                         f"sweep directory), env:VARNAME, or one of {', '.join(STORAGE_SCHEMES)}")
+    return value
+
+
+def _pruner(value: Any, objective: str | None) -> dict[str, Any]:
+    if isinstance(value, str):  # shorthand: `pruner: none`
+        value = {"name": value}
+    raw = _mapping("pruner", value, ("name", "n_startup_trials", "n_warmup_steps", "percentile"))
+    # Optuna cannot prune multi-objective trials (Trial.should_prune raises), so pareto defaults to none.
+    default = "none" if objective == "pareto" else "median"
+    name = _choice("pruner.name", raw.get("name", default), PRUNERS)
+    if name != "none" and objective == "pareto":
+        raise SweepError(f"pruner.name: {name} cannot prune a multi-objective (pareto) study; use none")
+    if name == "none":
+        extra = sorted(set(raw) - {"name"})
+        if extra:
+            raise SweepError(f"pruner.{extra[0]}: not used by pruner none")
+        return {"name": "none"}
+    out = {"name": name, "n_startup_trials": raw.get("n_startup_trials", 2),
+           "n_warmup_steps": raw.get("n_warmup_steps", 0)}
+    for key in ("n_startup_trials", "n_warmup_steps"):
+        if not _is_int(out[key]) or out[key] < 0:
+            raise SweepError(f"pruner.{key}: must be an integer >= 0, got {out[key]!r}")
+    if name == "percentile":
+        pct = raw.get("percentile", 25.0)
+        if not _is_number(pct) or not 0 < pct < 100:
+            raise SweepError(f"pruner.percentile: must be a number in (0, 100), got {pct!r}")
+        out["percentile"] = float(pct)
+    elif "percentile" in raw:
+        raise SweepError("pruner.percentile: only for pruner percentile")
+    return out
+
+
+def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
+    raw = _mapping("warm_start", value, ("configs", "parquet"))
+    if raw and grid:
+        raise SweepError("warm_start: not available with sampler grid (the grid lists every configuration)")
+    configs = raw.get("configs") or []
+    if not isinstance(configs, list):
+        raise SweepError(f"warm_start.configs: expected a list of parameter mappings, got {type(configs).__name__}")
+    checked = []
+    for i, config in enumerate(configs):
+        if not isinstance(config, Mapping):
+            raise SweepError(f"warm_start.configs[{i}]: expected a mapping of parameters, got {config!r}")
+        if space is not None:
+            check_params(space, dict(config), key=f"warm_start.configs[{i}]")
+        checked.append(dict(config))
+    parquet = raw.get("parquet") or []
+    parquet = [parquet] if isinstance(parquet, str) else parquet
+    if not isinstance(parquet, list) or not all(isinstance(p, str) for p in parquet):
+        raise SweepError(f"warm_start.parquet: expected a path or a list of paths, got {raw.get('parquet')!r}")
+    for p in parquet:
+        if not Path(p).exists():
+            raise SweepError(f"warm_start.parquet: {p} does not exist (a sweep directory or a Parquet file)")
+    return WarmStart(configs=tuple(checked), parquet=tuple(parquet))
