@@ -389,7 +389,8 @@ def grid_points(space: SpaceSpec) -> list[dict[str, Any]]:
     return [{**h, **t} for h in heads for t in tails]
 
 
-def _dims_by_name(space: SpaceSpec) -> dict[str, Dim]:
+def dims_by_name(space: SpaceSpec) -> dict[str, Dim]:
+    """Searched dimensions by trial parameter name ('family' excluded)."""
     dims: dict[str, Dim] = {}
     if space.mode == "family":
         dims.update({f"w_{f}": d for f, d in space.families.items() if searched(d)})
@@ -418,7 +419,7 @@ def _same(a: Any, b: Any) -> bool:
 def check_params(space: SpaceSpec, params: Mapping[str, Any], *, key: str = "params") -> None:
     """A (possibly partial) configuration lies in the space: known names, values inside their dimensions, and in
     mode family no weight of another family. Missing names are left to the sampler."""
-    dims = _dims_by_name(space)
+    dims = dims_by_name(space)
     family = params.get("family")
     if space.mode == "family" and "family" in params and family not in space.families:
         raise SweepError(f"{key}.family: {family!r} is not one of the families {', '.join(space.families)}")

@@ -193,6 +193,9 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
     sampler = errors.run(_sampler, raw.get("sampler"), objective)
     grid = sampler is not None and sampler.name == "grid"
     space = errors.run(parse_space, raw.get("search"), grid=grid, train=train)
+    if sampler is not None and sampler.name == "gp" and space is not None and space.mode == "family":
+        errors.add("sampler.name: gp cannot model the conditional space of mode family (it would draw every weight "
+                   "at random); use tpe")
     n_points = len(grid_points(space)) if (grid and space is not None) else None
     if grid and space is None and raw.get("n_trials") is None:
         n_trials = None  # the grid's size is unknown until search: is fixed; that mistake is reported already
@@ -281,33 +284,34 @@ def _plain(value: Any) -> Any:
 
 
 def check_dataset(cfg) -> Path:
-    """The dataset must be on disk before Ray starts: resolve the data directory as models.data does."""
-    data_dir = _data_dir(cfg.data.data_dir)
-    if not data_dir.is_dir():
-        raise SweepError(f"train.data.data_dir: data directory {data_dir} does not exist "
-                         "(set train.data.data_dir, --data-dir or $HUMANLIKE_DATA_DIR)")
-    where = data_dir / _DATASET_DIRS.get(cfg.data.dataset, cfg.data.dataset)
-    if not where.exists():
-        raise SweepError(f"train.data.dataset: {cfg.data.dataset} not found: {where} does not exist")
+    """The dataset must be on disk before Ray starts, resolved as models.data.load_dataset does (explicit
+    directory, then $HUMANLIKE_DATA_DIR, then ~/.cache/humanlike). Omniglot in the default cache directory may
+    be missing: load_dataset downloads it there (the driver should do that once, before the trials start)."""
+    from models.data import resolve_data_dir
+
+    root, is_default = resolve_data_dir(cfg.data.data_dir)
+    source = "train.data.data_dir" if cfg.data.data_dir else ("$HUMANLIKE_DATA_DIR" if not is_default else "default")
+    name = cfg.data.dataset
+    if name == "omniglot" and is_default:
+        return root / "omniglot"
+    if not root.is_dir():
+        raise SweepError(f"train.data.data_dir: data directory {root} (from {source}) does not exist")
+    if name == "omniglot":
+        from models.data.omniglot import has_omniglot
+
+        ok, where = has_omniglot(root / "omniglot"), root / "omniglot"
+    elif name == "quickdraw":
+        from models.data.quickdraw import FOLDER, QUICKDRAWJS
+
+        ok, where = (root / FOLDER).is_dir() or (root / QUICKDRAWJS).is_file(), root / FOLDER
+    else:
+        from models.data.qdfs import FILE
+
+        ok, where = (root / FILE).is_file(), root / FILE
+    if not ok:
+        raise SweepError(f"train.data.dataset: {name} not found in {root} (from {source}): {where} is missing "
+                         "or incomplete (README, Data)")
     return where
-
-
-# <data_dir>/<this> holds each dataset (shared/data/README.md).
-_DATASET_DIRS = {"omniglot": "omniglot", "quickdraw": "quickdraw_quickdrawjs", "qdfs": "all_qd_fs_shuffled.npz"}
-
-
-def _data_dir(configured: str | None) -> Path:
-    """Explicit directory, then $HUMANLIKE_DATA_DIR, then models.data's default cache directory."""
-    if configured:
-        return Path(configured).expanduser()
-    env = os.environ.get("HUMANLIKE_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    try:
-        from models.data import default_data_dir  # the data package's own resolution, when it offers one
-    except ImportError:
-        return Path.home() / ".cache" / "humanlike"
-    return Path(default_data_dir())
 
 
 def _sampler(value: Any, objective: str | None) -> SamplerSpec:
@@ -365,6 +369,10 @@ def _evaluation(value: Any, train_cfg) -> dict[str, Any]:
         "critics": raw.get("critics"),
     }
     _choice("evaluation.sampler", out["sampler"], EVAL_SAMPLERS)
+    if out["sampler"] == "ddpm":  # ancestral DDPM always runs every timestep (models/config.py SampleConfig)
+        if raw.get("steps") is not None:
+            raise SweepError("evaluation.steps: DDPM runs every timestep; steps is for sampler ddim")
+        out["steps"] = None
     if out["steps"] is not None and (not _is_int(out["steps"]) or out["steps"] < 1):
         raise SweepError(f"evaluation.steps: must be an integer >= 1 or null, got {out['steps']!r}")
     if not _is_number(out["guidance"]) or out["guidance"] < 0:

@@ -1,0 +1,296 @@
+"""What `humanlike sweep status | best | report` show: pure functions of the results DataFrame (search/results.py)
+and, for parameter importance, of the Optuna study.
+
+Figures (PNG, matplotlib without a display):
+  figure3.png     the paper's Figure 3 for the sweep: originality vs recognizability of every finished trial, one
+                  colour per regularizer setting, the human point as a star, and per setting the parametric fit
+                  (SPEC section 6) through its trials ordered by weight, in (log10 weight, originality,
+                  recognizability) space
+  distance.png    distance to human against trial number, best-so-far line; pruned and failed trials marked
+  importance.png  optuna.importance.get_param_importances on the study (PED-ANOVA, Optuna's default)
+  pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from search.results import PARAM_PREFIX
+
+SETTING_ORDER = ("none", "kl", "vq", "classification", "prototype", "simclr", "barlow")
+_DPI = 150
+
+
+# --- pure helpers on the results frame ----------------------------------------------------------------------
+
+
+def param_columns(df) -> list[str]:
+    return [c for c in df.columns if c.startswith(PARAM_PREFIX)]
+
+
+def _present(value: Any) -> bool:
+    """Not None / NaN / pd.NA / NaT (a scalar cell of the frame)."""
+    return not bool(pd.isna(value))
+
+
+def row_params(row) -> dict[str, Any]:
+    """The parameters a trial really had (conditional ones absent in other families are null in the frame)."""
+    out = {}
+    for col in row.index:
+        if col.startswith(PARAM_PREFIX) and _present(row[col]):
+            value = row[col]
+            out[col[len(PARAM_PREFIX):]] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def setting_of(row) -> str:
+    """The regularizer setting of a row: its 'setting' column, else its family, else its searched weights > 0."""
+    if "setting" in row.index and _present(row["setting"]):
+        return str(row["setting"])
+    params = row_params(row)
+    if "family" in params:
+        return str(params["family"])
+    active = sorted(k[2:] for k, v in params.items() if k.startswith("w_") and isinstance(v, (int, float)) and v > 0)
+    return "+".join(active) or "none"
+
+
+def completed(df):
+    return df[(df["state"] == "COMPLETE") & df["distance"].notna()]
+
+
+def pareto_mask(values) -> np.ndarray:
+    """values (n, k), all minimized -> (n,) bool, True where no other row is <= everywhere and < somewhere."""
+    v = np.asarray(values, dtype=np.float64)
+    le = (v[None, :, :] <= v[:, None, :]).all(axis=2)  # (n, n): row j weakly dominates row i
+    lt = (v[None, :, :] < v[:, None, :]).any(axis=2)
+    return ~(le & lt).any(axis=1)
+
+
+def best_trials(df, k: int = 5):
+    """The k COMPLETE trials closest to the human point (distance), best first; in a two-objective sweep a
+    column 'pareto' says whether a trial is on the Pareto front of (value_0, value_1)."""
+    done = completed(df).sort_values(["distance", "trial"])
+    if done["value_1"].notna().any():
+        two = done[["value_0", "value_1"]].to_numpy(dtype=np.float64)
+        done = done.assign(pareto=pareto_mask(two))
+    return done.head(k)
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    parts = []
+    for name, value in params.items():
+        parts.append(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts) or "(no searched parameters)"
+
+
+def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> str:
+    """Trials by state, progress and the best trial so far, as a few lines of text."""
+    counts = {s: int((df["state"] == s).sum()) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    done = sum(counts.values())
+    total = f" of {n_trials}" if n_trials else ""
+    head = f"sweep {name}: " if name else ""
+    lines = [f"{head}{done}{total} trials finished (" + ", ".join(f"{s} {n}" for s, n in counts.items()) + ")"]
+    best = best_trials(df, 1)
+    if best.empty:
+        lines.append("best so far: none yet")
+        return "\n".join(lines)
+    row = best.iloc[0]
+    lines.append(f"best so far: trial {row['trial']} ({setting_of(row)}), distance to human {row['distance']:.4f}")
+    lines.append(f"  originality {row['originality']:.4f}, recognizability {row['recognizability']:.4f}"
+                 + _human_text(row))
+    lines.append(f"  {_fmt_params(row_params(row))}")
+    if "pareto" in best.columns:
+        front = int(pareto_mask(completed(df)[["value_0", "value_1"]].to_numpy(dtype=np.float64)).sum())
+        lines.append(f"Pareto front: {front} trials")
+    return "\n".join(lines)
+
+
+def _human_text(row) -> str:
+    if _present(row.get("human_originality")) and _present(row.get("human_recognizability")):
+        return f" (human {row['human_originality']:.4f}, {row['human_recognizability']:.4f})"
+    return ""
+
+
+def best_text(df, k: int = 5) -> str:
+    """The k most human-like configurations: parameters, metrics and run directory of each."""
+    best = best_trials(df, k)
+    if best.empty:
+        return "no completed trials yet"
+    lines = []
+    for rank, (_, row) in enumerate(best.iterrows(), start=1):
+        front = " [Pareto front]" if bool(row.get("pareto", False)) else ""
+        lines.append(f"{rank}. trial {row['trial']} ({setting_of(row)}): distance {row['distance']:.4f}, "
+                     f"originality {row['originality']:.4f}, recognizability {row['recognizability']:.4f}{front}")
+        lines.append(f"   {_fmt_params(row_params(row))}")
+        if _present(row.get("run_dir")):
+            lines.append(f"   run: {row['run_dir']}")
+    return "\n".join(lines)
+
+
+# --- figures ------------------------------------------------------------------------------------------------
+
+
+def _figure(width: float = 6.0, height: float = 4.5):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _colours(settings: list[str]) -> dict[str, Any]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    known = [s for s in SETTING_ORDER if s in settings] + sorted(s for s in settings if s not in SETTING_ORDER)
+    return {s: cmap(SETTING_ORDER.index(s) if s in SETTING_ORDER else 7 + i % 3) for i, s in enumerate(known)}
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def _human_point(df) -> tuple[float, float] | None:
+    h = df[["human_originality", "human_recognizability"]].dropna()
+    return (float(h.iloc[0, 0]), float(h.iloc[0, 1])) if len(h) else None
+
+
+def _weight_of(row, setting: str) -> float | None:
+    """The searched weight of a single-regularizer setting (its fit orders trials by it)."""
+    value = row_params(row).get(f"w_{setting}")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def figure3(df, path: str | Path, *, title: str | None = None) -> Path:
+    """The paper's Figure 3 for the sweep (see the module docstring)."""
+    from evaluation.fit import parametric_fit
+
+    done = completed(df)
+    fig, ax = _figure(6.4, 5.0)
+    settings = [setting_of(r) for _, r in done.iterrows()]
+    colours = _colours(sorted(set(settings)))
+    for setting in colours:
+        rows = done[[s == setting for s in settings]]
+        ax.scatter(rows["originality"], rows["recognizability"], s=28, color=colours[setting], label=setting,
+                   alpha=0.85, edgecolors="none", zorder=3)
+        weighted = [(w, r["originality"], r["recognizability"]) for _, r in rows.iterrows()
+                    if (w := _weight_of(r, setting)) is not None]
+        if len({w for w, _, _ in weighted}) >= 3:  # a curve needs a few distinct weights
+            pts = np.array(sorted(weighted))  # (n, 3) ordered by weight
+            pts[:, 0] = np.log10(pts[:, 0])
+            curve = parametric_fit(pts).curve(200)  # (200, 3)
+            ax.plot(curve[:, 1], curve[:, 2], color=colours[setting], lw=1.2, alpha=0.8, zorder=2)
+    human = _human_point(df)
+    if human:
+        ax.scatter([human[0]], [human[1]], marker="*", s=260, color="black", label="human", zorder=4)
+    if len(done):
+        best = best_trials(df, 1).iloc[0]
+        ax.scatter([best["originality"]], [best["recognizability"]], s=140, facecolors="none", edgecolors="black",
+                   linewidths=1.2, label=f"best (trial {best['trial']})", zorder=5)
+    else:
+        ax.text(0.5, 0.5, "no completed trials yet", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlabel("originality (distance to the exemplar)")
+    ax.set_ylabel("recognizability (critic accuracy)")
+    ax.set_title(title or "Originality vs recognizability")
+    ax.grid(alpha=0.3)
+    if len(done) or human:
+        ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def distance_figure(df, path: str | Path, *, title: str | None = None) -> Path:
+    """Distance to human against trial number, with the best-so-far line."""
+    fig, ax = _figure(7.2, 4.5)
+    done = completed(df).sort_values("trial")
+    if len(done):
+        settings = [setting_of(r) for _, r in done.iterrows()]
+        colours = _colours(sorted(set(settings)))
+        ax.scatter(done["trial"], done["distance"], c=[colours[s] for s in settings], s=24, zorder=3)
+        for s, c in colours.items():
+            ax.scatter([], [], color=c, s=24, label=s)
+        ax.step(done["trial"], done["distance"].cummin(), where="post", color="black", lw=1.2, label="best so far")
+    floor = float(done["distance"].min()) if len(done) else 0.0
+    for state, marker, colour in (("PRUNED", "|", "0.5"), ("FAIL", "x", "tab:red")):
+        rows = df[df["state"] == state]
+        if len(rows):  # no distance for these: marked along the bottom
+            ax.scatter(rows["trial"], [floor] * len(rows), marker=marker, color=colour, s=40, label=state.lower(),
+                       zorder=2)
+    if not len(df):
+        ax.text(0.5, 0.5, "no trials yet", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("distance to human")
+    ax.set_title(title or "Distance to the human point by trial")
+    ax.grid(alpha=0.3)
+    if len(df):
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return _save(fig, path)
+
+
+def parameter_importance(study) -> dict[str, float]:
+    """optuna.importance on the study (in a two-objective study, of the distance hypot(value_0, value_1))."""
+    import optuna
+
+    target = (lambda t: math.hypot(*t.values)) if len(study.directions) > 1 else None
+    return optuna.importance.get_param_importances(study, target=target)
+
+
+def importance_figure(study, path: str | Path) -> Path | None:
+    """Horizontal bars of parameter importance; None when the study cannot say yet (too few trials, or no
+    parameter that varied)."""
+    try:
+        importances = parameter_importance(study)
+    except (RuntimeError, ValueError):
+        return None
+    if not importances:
+        return None
+    names = list(importances)[::-1]
+    fig, ax = _figure(6.0, 1.2 + 0.45 * len(names))
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    ax.set_xlabel("importance (share of the objective's variation)")
+    ax.set_title("Parameter importance (Optuna's default evaluator)")
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def pareto_figure(df, path: str | Path) -> Path:
+    """The two deviations from the human point (value_0, value_1) of every finished trial and their front."""
+    done = completed(df).dropna(subset=["value_0", "value_1"])
+    fig, ax = _figure()
+    if len(done):
+        v = done[["value_0", "value_1"]].to_numpy(dtype=np.float64)
+        front = pareto_mask(v)
+        ax.scatter(v[~front, 0], v[~front, 1], color="0.6", s=20, label="dominated")
+        order = np.argsort(v[front, 0])
+        ax.step(v[front, 0][order], v[front, 1][order], where="post", color="tab:red", lw=1.0)
+        ax.scatter(v[front, 0], v[front, 1], color="tab:red", s=30, label=f"Pareto front ({front.sum()})", zorder=3)
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no completed trials yet", transform=ax.transAxes, ha="center", va="center")
+    relative = (done["normalization"] == "relative").all() if len(done) else True
+    ax.set_xlabel("|o - o_h| / o_h" if relative else "|o - o_h|")
+    ax.set_ylabel("|r - r_h| / r_h" if relative else "|r - r_h|")
+    ax.set_title("Deviation from the human point (0, 0 = human)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None) -> list[Path]:
+    """Every figure that applies to this sweep, written under out_dir; returns the paths written."""
+    out_dir = Path(out_dir)
+    label = f" ({name})" if name else ""
+    paths = [figure3(df, out_dir / "figure3.png", title=f"Originality vs recognizability{label}"),
+             distance_figure(df, out_dir / "distance.png", title=f"Distance to the human point by trial{label}")]
+    if study is not None:
+        importance = importance_figure(study, out_dir / "importance.png")
+        if importance is not None:
+            paths.append(importance)
+    if df["value_1"].notna().any():
+        paths.append(pareto_figure(df, out_dir / "pareto.png"))
+    return paths

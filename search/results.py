@@ -1,0 +1,326 @@
+"""The results store: one Parquet file per finished trial, <sweep dir>/results/trial_<number:05d>.parquet.
+
+Each file is written atomically (a temporary file in the same directory, fsync, os.replace), so the store is
+readable while the sweep runs and a killed writer leaves either the old row or the new one, never half of one;
+writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
+
+Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_version may be null.
+
+| column                 | type          | meaning                                                                  |
+|------------------------|---------------|--------------------------------------------------------------------------|
+| schema_version         | int32         | version of this column list                                              |
+| sweep                  | string        | sweep name                                                               |
+| trial                  | int64         | Optuna trial number                                                      |
+| state                  | string        | COMPLETE, PRUNED or FAIL                                                 |
+| setting                | string        | active regularizers, e.g. 'none', 'prototype', 'barlow+prototype'        |
+| dataset                | string        | omniglot, quickdraw or qdfs                                              |
+| originality            | float64       | fixed-unit originality of the trial's samples (SPEC part 0)              |
+| recognizability        | float64       | 20-way 1-shot accuracy of the critic on the samples                      |
+| distance               | float64       | distance to the human point under `normalization`                        |
+| objective              | string        | 'distance' or 'pareto'                                                   |
+| value_0, value_1       | float64       | what Optuna minimized: (distance, null) or (|do|, |dr|) for pareto      |
+| last_step, last_value  | int64/float64 | the last intermediate value reported to the pruner and its step          |
+| human_originality      | float64       | the human point used                                                     |
+| human_recognizability  | float64       |                                                                          |
+| normalization          | string        | 'relative' (each axis divided by the human value) or 'absolute'          |
+| critics                | string        | content hash of the critics that scored the samples                      |
+| sampler                | string        | diffusion sampler of the evaluation: ddim or ddpm                        |
+| sampler_steps          | int64         | its number of steps                                                      |
+| guidance               | float64       | classifier-free guidance weight w                                        |
+| seed                   | int64         | training seed                                                            |
+| wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
+| peak_rss_mb            | float64       | peak resident memory of the trial process, MiB                           |
+| code_version           | string        | `git describe --always --dirty` or the package version                   |
+| error                  | string        | why a FAIL trial failed (or why a trial was pruned)                      |
+| run_dir                | string        | the trial's run directory (checkpoints, samples.png)                     |
+| started_at, finished_at| timestamp[us, UTC] |                                                                     |
+| param.<name>           | per parameter | every searched parameter (search/space.py names: w_prototype, family...) |
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+STATES = ("COMPLETE", "PRUNED", "FAIL")
+PARAM_PREFIX = "param."
+RESULTS_DIR = "results"
+_TIME = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema([
+    ("schema_version", pa.int32()), ("sweep", pa.string()), ("trial", pa.int64()), ("state", pa.string()),
+    ("setting", pa.string()), ("dataset", pa.string()),
+    ("originality", pa.float64()), ("recognizability", pa.float64()), ("distance", pa.float64()),
+    ("objective", pa.string()), ("value_0", pa.float64()), ("value_1", pa.float64()),
+    ("last_step", pa.int64()), ("last_value", pa.float64()),
+    ("human_originality", pa.float64()), ("human_recognizability", pa.float64()),
+    ("normalization", pa.string()), ("critics", pa.string()),
+    ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()), ("seed", pa.int64()),
+    ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
+    ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
+    ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),
+    ("started_at", _TIME), ("finished_at", _TIME),
+])
+COLUMNS = tuple(SCHEMA.names)
+
+
+def trial_path(sweep_dir: str | Path, number: int) -> Path:
+    return Path(sweep_dir) / RESULTS_DIR / f"trial_{number:05d}.parquet"
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+
+def write_trial_row(sweep_dir: str | Path, row: Mapping[str, Any], *, space=None) -> Path:
+    """Write one trial's row atomically and return its path. `row` holds columns of SCHEMA, 'param.<name>'
+    columns and/or a 'params' dict (expanded to 'param.<name>'); unknown keys are an error (a typo would
+    otherwise vanish). schema_version is filled in.
+
+    space (the sweep's SpaceSpec; pass it): every file then has one column per parameter of the space, typed
+    from it and null where a trial has no such parameter (conditional weights), so that all files share one
+    schema and `pandas.read_parquet(<sweep dir>/results)` reads them as one table."""
+    table = row_table(row, space=space)
+    path = trial_path(sweep_dir, table.column("trial")[0].as_py())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_table(table, path)
+    return path
+
+
+def param_fields(space) -> list[pa.Field]:
+    """The 'param.<name>' columns of a search space, sorted by name, typed from its dimensions."""
+    from search.space import Choice, dims_by_name
+
+    types = {"family": pa.string()} if space.mode == "family" else {}
+    for name, dim in dims_by_name(space).items():
+        if isinstance(dim, Choice):
+            types[name] = _param_type(name, dim.choices[0])  # the choices of one dimension share a type
+        else:
+            types[name] = pa.int64() if dim.integer else pa.float64()
+    return [pa.field(f"{PARAM_PREFIX}{n}", types[n]) for n in sorted(types)]
+
+
+def row_table(row: Mapping[str, Any], *, space=None) -> pa.Table:
+    """One validated row as a one-line table with SCHEMA's columns first, then the param columns (sorted)."""
+    row = dict(row)
+    params = row.pop("params", None) or {}
+    for name, value in params.items():
+        row[f"{PARAM_PREFIX}{name}"] = value
+    version = row.pop("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version: this code writes version {SCHEMA_VERSION}, got {version!r}")
+    unknown = sorted(k for k in row if k not in COLUMNS and not k.startswith(PARAM_PREFIX))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown results column (known: {', '.join(COLUMNS)}, param.<name>)")
+    for key in ("sweep", "trial", "state"):
+        if row.get(key) is None:
+            raise ValueError(f"{key}: required in every results row")
+    if isinstance(row["trial"], bool) or not isinstance(row["trial"], int) or row["trial"] < 0:
+        raise ValueError(f"trial: expected an Optuna trial number (int >= 0), got {row['trial']!r}")
+    if row["state"] not in STATES:
+        raise ValueError(f"state: expected one of {', '.join(STATES)}, got {row['state']!r}")
+    row["schema_version"] = SCHEMA_VERSION
+    for key in ("started_at", "finished_at"):
+        row[key] = _timestamp(key, row.get(key))
+    names = sorted(k for k in row if k.startswith(PARAM_PREFIX))
+    if space is None:
+        params = [pa.field(n, _param_type(n, _plain(row[n]))) for n in names]
+    else:
+        params = param_fields(space)
+        extra = sorted(set(names) - {f.name for f in params})
+        if extra:
+            raise ValueError(f"{extra[0]}: not a parameter of the sweep's search space")
+    fields = list(SCHEMA) + params
+    try:
+        arrays = [pa.array([_plain(row.get(f.name))], type=f.type) for f in fields]
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValueError(f"results row of trial {row['trial']}: a value does not fit its column ({exc})") from None
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python; NaN stays NaN (a float column may hold it)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def _param_type(name: str, value: Any) -> pa.DataType:
+    if value is None:
+        return pa.null()
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, int):
+        return pa.int64()
+    if isinstance(value, float):
+        return pa.float64()
+    if isinstance(value, str):
+        return pa.string()
+    raise ValueError(f"{name}: a parameter must be a number, a string or a bool, got {value!r}")
+
+
+def _timestamp(key: str, value: Any) -> dt.datetime | None:
+    """datetime (naive = UTC), ISO 8601 text or seconds since the epoch -> aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"{key}: expected a datetime, ISO text or epoch seconds, got {value!r}")
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+def _atomic_write_table(table: pa.Table, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+
+def read_table(sweep_dir: str | Path) -> pa.Table:
+    """All rows of a sweep as one Arrow table sorted by trial (SCHEMA's columns when there are none)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep directory not found: {sweep_dir}")
+    files = sorted((sweep_dir / RESULTS_DIR).glob("trial_*.parquet"))  # temporaries start with '.'
+    return _combine([_read_file(f) for f in files])
+
+
+def _read_file(path: Path) -> pa.Table:
+    table = pq.read_table(path)
+    if "schema_version" not in table.column_names:
+        raise ValueError(f"{path}: not a humanlike results file (no schema_version column)")
+    versions = set(table.column("schema_version").to_pylist())
+    if any(v is None or v > SCHEMA_VERSION for v in versions):
+        raise ValueError(f"{path}: schema_version {max(v or 0 for v in versions)} is newer than this code's "
+                         f"{SCHEMA_VERSION}; update humanlike")
+    return table
+
+
+def _combine(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return SCHEMA.empty_table()
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")  # int + float params -> float
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a parameter that is text in some rows: keep it as text
+        params = {n for t in tables for n in t.column_names if n.startswith(PARAM_PREFIX)}
+        table = pa.concat_tables([_params_as_text(t, params) for t in tables], promote_options="permissive")
+    return table.sort_by([("trial", "ascending")])
+
+
+def _params_as_text(table: pa.Table, names: set[str]) -> pa.Table:
+    for name in names & set(table.column_names):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(name).cast(pa.string()))
+    return table
+
+
+def read_results(sweep_dir: str | Path):
+    """All trial rows of a sweep as a pandas DataFrame sorted by trial; empty (with SCHEMA's columns) if none."""
+    return read_table(sweep_dir).to_pandas()
+
+
+def read_any(path: str | Path):
+    """A sweep directory's rows, or an exported Parquet file, as a DataFrame."""
+    path = Path(path)
+    if path.is_dir():
+        return read_results(path)
+    return _read_file(path).to_pandas()
+
+
+def export(sweep_dir: str | Path, out_path: str | Path) -> int:
+    """Write every row of the sweep to one Parquet file (atomically); returns the number of rows."""
+    table = read_table(sweep_dir)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_table(table, out)
+    return table.num_rows
+
+
+# --- warm start ---------------------------------------------------------------------------------------------------
+
+
+def finished_params(df, space) -> list[dict[str, Any]]:
+    """The parameters of the COMPLETE rows of a results frame that lie in `space` (others are skipped: an
+    earlier sweep may have searched another space), in trial order, without duplicates."""
+    from search.errors import SweepError
+    from search.space import Range, check_params, dims_by_name
+
+    dims = dims_by_name(space)
+    names = space.param_names()
+    out: list[dict[str, Any]] = []
+    for _, row in df[df["state"] == "COMPLETE"].iterrows():
+        params = {}
+        for name in names:
+            value = row.get(f"{PARAM_PREFIX}{name}")
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            value = _plain(value)
+            dim = dims.get(name)
+            if isinstance(dim, Range) and dim.integer and isinstance(value, float) and value.is_integer():
+                value = int(value)  # an int column promoted to float by a missing value
+            params[name] = value
+        try:
+            check_params(space, params)
+        except SweepError:
+            continue
+        if params and params not in out:
+            out.append(params)
+    return out
+
+
+def warm_start_params(spec) -> list[dict[str, Any]]:
+    """The configurations to enqueue before sampling: warm_start.configs, then the finished trials of each
+    warm_start.parquet source (a sweep directory or an exported file). Duplicates are dropped."""
+    out = [dict(c) for c in spec.warm_start.configs]
+    for source in spec.warm_start.parquet:
+        for params in finished_params(read_any(source), spec.space):
+            if params not in out:
+                out.append(params)
+    return out
+
+
+# --- provenance -----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """`git describe --always --dirty` of the source tree, else the installed package version."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--tags"],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("humanlike")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children, MiB (Linux reports KiB)."""
+    import resource
+
+    kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return kib / 1024.0

@@ -1,0 +1,123 @@
+"""Optuna samplers and pruners for a SweepSpec.
+
+    tpe     TPESampler(multivariate, constant_liar; group=True in mode family, where the space is conditional)
+    gp      GPSampler (low-dimensional continuous spaces such as two weights; needs scipy)
+    random  RandomSampler
+    grid    GridPointsSampler: the listed configurations (search.space.grid_points), each once, in file order
+    nsga2   NSGAIISampler (objective pareto only)
+    motpe   TPESampler on a two-objective study (objective pareto only)
+
+Optuna does not persist a sampler's random state, so after a driver restart the proposals differ from an
+uninterrupted run; the seed makes the first segment reproducible. The grid sampler keeps its state in the study
+(a system attribute per trial), so it resumes exactly.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from typing import Any, Sequence
+
+import optuna
+
+from search.space import grid_points
+
+GRID_ATTR = "humanlike:grid_point"  # trial system attribute: index of the grid point the trial runs
+
+
+def n_grid_points(spec) -> int | None:
+    """How many configurations sampler grid enumerates (None for the other samplers)."""
+    return len(grid_points(spec.space)) if spec.sampler.name == "grid" else None
+
+
+def make_sampler(spec):
+    """A fresh optuna sampler for the sweep (build it again in every driver process)."""
+    s = spec.sampler
+    startup = {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
+    with warnings.catch_warnings():  # multivariate/group/constant_liar are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.name in ("tpe", "motpe"):
+            return optuna.samplers.TPESampler(multivariate=True, constant_liar=True,
+                                              group=spec.space.mode == "family", seed=s.seed, **startup)
+        if s.name == "gp":
+            return optuna.samplers.GPSampler(seed=s.seed, **startup)
+        if s.name == "random":
+            return optuna.samplers.RandomSampler(seed=s.seed)
+        if s.name == "nsga2":
+            population = {} if s.population_size is None else {"population_size": s.population_size}
+            return optuna.samplers.NSGAIISampler(seed=s.seed, **population)
+        if s.name == "grid":
+            return GridPointsSampler(grid_points(spec.space), seed=s.seed)
+    raise ValueError(f"sampler.name: unknown sampler {s.name!r}")  # sweep_from_dict has checked it already
+
+
+def make_pruner(spec):
+    """MedianPruner / PercentilePruner / NopPruner from spec.pruner. The driver reports the trial's intermediate
+    values (e.g. after the RAE stage, step 0) and asks should_prune() before launching the next stage."""
+    p = spec.pruner
+    if p["name"] == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=p["n_startup_trials"], n_warmup_steps=p["n_warmup_steps"])
+    if p["name"] == "percentile":
+        return optuna.pruners.PercentilePruner(p["percentile"], n_startup_trials=p["n_startup_trials"],
+                                               n_warmup_steps=p["n_warmup_steps"])
+    return optuna.pruners.NopPruner()
+
+
+class GridPointsSampler(optuna.samplers.BaseSampler):
+    """Runs a fixed list of configurations, each once, lowest index first.
+
+    Unlike optuna's GridSampler (a Cartesian product), the list may be a union of grids, e.g. (family, weight)
+    pairs of a conditional space. Each new trial claims the first point that no trial of the study (in any
+    state) holds; the claim is a trial system attribute, so a new driver process continues where the last one
+    stopped. An enqueued trial keeps its own parameters and claims the point equal to them. When every point is
+    taken (the driver asked for more trials than points), the least-used point runs again, with a warning.
+    Not safe for several drivers asking at the same moment (two may claim the same point).
+    """
+
+    def __init__(self, points: Sequence[dict[str, Any]], *, seed: int | None = None) -> None:
+        if not points:
+            raise ValueError("GridPointsSampler needs at least one configuration")
+        self._points = [dict(p) for p in points]
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+    @property
+    def points(self) -> list[dict[str, Any]]:
+        return [dict(p) for p in self._points]
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return {}
+
+    def before_trial(self, study, trial) -> None:
+        if GRID_ATTR in trial.system_attrs:
+            return
+        fixed = trial.system_attrs.get("fixed_params")
+        if fixed is not None:  # enqueued: keep its parameters; record which point they are, if any
+            matches = [i for i, p in enumerate(self._points) if p == dict(fixed)]
+            if matches:
+                study._storage.set_trial_system_attr(trial._trial_id, GRID_ATTR, matches[0])
+            return
+        used = Counter(t.system_attrs[GRID_ATTR] for t in study.get_trials(deepcopy=False)
+                       if GRID_ATTR in t.system_attrs)
+        free = [i for i in range(len(self._points)) if i not in used]
+        if free:
+            index = free[0]
+        else:
+            index = min(range(len(self._points)), key=lambda i: (used[i], i))
+            warnings.warn(f"grid exhausted: all {len(self._points)} configurations were run; repeating point {index}",
+                          stacklevel=2)
+        # optuna's own GridSampler stores its choice the same way (storage, before any suggest call).
+        study._storage.set_trial_system_attr(trial._trial_id, GRID_ATTR, index)
+
+    def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
+        index = trial.system_attrs.get(GRID_ATTR)
+        if index is None or param_name not in self._points[index]:
+            return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+        return self._points[index][param_name]
+
+
+def grid_remaining(study, spec) -> int:
+    """Grid points that no trial of `study` has claimed yet."""
+    claimed = {t.system_attrs[GRID_ATTR] for t in study.get_trials(deepcopy=False) if GRID_ATTR in t.system_attrs}
+    return len(grid_points(spec.space)) - len(claimed)
