@@ -237,8 +237,12 @@ def parameter_importance(study) -> dict[str, float]:
     """optuna.importance on the study (in a two-objective study, of the distance hypot(value_0, value_1))."""
     import optuna
 
+    import warnings
+
     target = (lambda t: math.hypot(*t.values)) if len(study.directions) > 1 else None
-    return optuna.importance.get_param_importances(study, target=target)
+    with warnings.catch_warnings():  # PED-ANOVA reminds that it explains low targets: ours are minimized
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+        return optuna.importance.get_param_importances(study, target=target)
 
 
 def importance_figure(study, path: str | Path) -> Path | None:

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from search.space import SpaceSpec, grid_points, parse_space, check_params
-from search.errors import SweepError, Collector
+from search.errors import Collector, SweepError
+from search.space import SpaceSpec, check_params, grid_points, parse_space
 
 __all__ = [
     "SweepError", "SweepSpec", "SamplerSpec", "WarmStart", "load_sweep", "sweep_from_dict", "objective_values",

@@ -1,0 +1,114 @@
+"""Report figures and text from a small real results store and a real Optuna study."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from search.report import best_text, best_trials, pareto_mask, status_text, write_report
+from search.results import read_results, write_trial_row
+from search.samplers import make_sampler
+from search.space import setting_label, suggest
+from search.spec import objective_values, sweep_from_dict
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+HUMAN = (1.0, 0.8)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_metrics(params, rng):
+    """Originality and recognizability that move with log10(weight), per family (a stand-in for training)."""
+    family = params.get("family", "prototype")
+    w = math.log10(params.get(f"w_{family}", 1.0))
+    o = {"none": 1.4, "kl": 1.2, "prototype": 0.9}[family] - 0.1 * w + rng.normal(0, 0.02)
+    r = {"none": 0.6, "kl": 0.55, "prototype": 0.75}[family] + 0.05 * w + rng.normal(0, 0.01)
+    return o, r
+
+
+def run_sweep(tmp_path, data_dir, objective, n=14):
+    raw = {"name": "r", "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}}, "n_trials": n,
+           "objective": objective, "sampler": {"name": "tpe" if objective == "distance" else "motpe", "seed": 1},
+           "search": {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 0.1, "high": 100}}}}
+    spec = sweep_from_dict(raw)
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec))
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        trial = study.ask()
+        params = suggest(trial, spec.space)
+        row = {"sweep": "r", "trial": trial.number, "params": params, "setting": setting_label(spec, params),
+               "human_originality": HUMAN[0], "human_recognizability": HUMAN[1], "normalization": "relative",
+               "objective": objective, "run_dir": f"sweeps/r/trials/{trial.number:05d}"}
+        if trial.number == 3:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            row.update(state="FAIL", error="loss became nan")
+        else:
+            o, r = fake_metrics(params, rng)
+            values = objective_values(objective, originality=o, recognizability=r, human_originality=HUMAN[0],
+                                      human_recognizability=HUMAN[1])
+            d = math.hypot((o - HUMAN[0]) / HUMAN[0], (r - HUMAN[1]) / HUMAN[1])
+            study.tell(trial, list(values))
+            row.update(state="COMPLETE", originality=o, recognizability=r, distance=d, value_0=values[0],
+                       value_1=values[1] if len(values) > 1 else None)
+        write_trial_row(tmp_path, row, space=spec.space)
+    return read_results(tmp_path), study
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG and len(data) > 10_000  # a real figure, not an empty canvas
+
+
+def test_report_figures_for_a_single_objective_sweep(tmp_path, data_dir):
+    df, study = run_sweep(tmp_path / "sweep", data_dir, "distance")
+    paths = write_report(df, tmp_path / "report", study=study, name="r")
+    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png"]
+    for path in paths:
+        assert_png(path)
+
+
+def test_report_figures_for_a_pareto_sweep(tmp_path, data_dir):
+    df, study = run_sweep(tmp_path / "sweep", data_dir, "pareto")
+    paths = write_report(df, tmp_path / "report", study=study)
+    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png", "pareto.png"]
+    assert_png(paths[-1])
+    assert "Pareto front:" in status_text(df)
+    best = best_trials(df, 20)
+    expected = pareto_mask(best[["value_0", "value_1"]].to_numpy())
+    assert best["pareto"].tolist() == expected.tolist() and expected.any()
+
+
+def test_report_of_an_empty_sweep(tmp_path):
+    df = read_results(tmp_path)
+    paths = write_report(df, tmp_path / "report")
+    assert [p.name for p in paths] == ["figure3.png", "distance.png"]
+    assert status_text(df, name="x", n_trials=6).splitlines() == [
+        "sweep x: 0 of 6 trials finished (COMPLETE 0, PRUNED 0, FAIL 0)", "best so far: none yet"]
+    assert best_text(df) == "no completed trials yet"
+
+
+def test_status_and_best_text(tmp_path, data_dir):
+    df, _ = run_sweep(tmp_path / "sweep", data_dir, "distance")
+    text = status_text(df, name="r", n_trials=20)
+    assert text.splitlines()[0] == "sweep r: 14 of 20 trials finished (COMPLETE 13, PRUNED 0, FAIL 1)"
+    done = df[df["state"] == "COMPLETE"]
+    winner = done.loc[done["distance"].idxmin()]
+    assert f"best so far: trial {winner['trial']} " in text and f"{winner['distance']:.4f}" in text
+    lines = best_text(df, 3).splitlines()
+    ranked = done.sort_values("distance")["trial"].tolist()[:3]
+    assert [line.split()[2] for line in lines if line[0].isdigit()] == [str(t) for t in ranked]
+    assert f"run: sweeps/r/trials/{ranked[0]:05d}" in lines[2]
+
+
+def test_pareto_mask_golden():
+    values = np.array([[1.0, 4.0], [2.0, 2.0], [3.0, 3.0], [4.0, 1.0], [2.0, 2.0], [5.0, 5.0]])
+    # (3, 3) is dominated by (2, 2); (5, 5) by everything; equal points do not dominate each other
+    assert pareto_mask(values).tolist() == [True, True, False, True, True, False]
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_best_trials_are_sorted_by_distance(tmp_path, data_dir, k):
+    df, _ = run_sweep(tmp_path / "sweep", data_dir, "distance", n=8)
+    best = best_trials(df, k)
+    assert len(best) == k and best["distance"].is_monotonic_increasing and (best["state"] == "COMPLETE").all()

@@ -1,0 +1,150 @@
+"""The Parquet results store: typed round trip, atomic per-trial files, one-file export, warm start."""
+from __future__ import annotations
+
+import datetime as dt
+
+import optuna
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from search.results import (COLUMNS, SCHEMA_VERSION, code_version, export, read_results, trial_path,
+                            warm_start_params, write_trial_row)
+from search.space import parse_space, suggest
+from search.spec import sweep_from_dict
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = parse_space({"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 0.1, "high": 100}},
+                     "params": {"latent_size": {"choices": [32, 64]}}})
+START = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def full_row(trial: int, **params):
+    return {
+        "sweep": "s", "trial": trial, "state": "COMPLETE", "setting": params.get("family", "none"), "dataset": "omniglot",
+        "originality": 1.1 + trial, "recognizability": 0.7, "distance": 0.25, "objective": "distance", "value_0": 0.25,
+        "last_step": 0, "last_value": 123.5, "human_originality": 1.0, "human_recognizability": 0.8,
+        "normalization": "relative", "critics": "abc123", "sampler": "ddim", "sampler_steps": 50, "guidance": 1.0,
+        "seed": 0, "wall_rae_s": 10.0, "wall_ldm_s": 20.0, "wall_eval_s": 5.0, "wall_total_s": 36.0,
+        "peak_rss_mb": 512.0, "code_version": "v0", "run_dir": f"sweeps/s/trials/{trial:05d}",
+        "started_at": START, "finished_at": START + dt.timedelta(seconds=36), "params": params,
+    }
+
+
+def test_round_trip_keeps_values_and_types(tmp_path):
+    write_trial_row(tmp_path, full_row(1, family="kl", w_kl=0.01, latent_size=64), space=SPACE)
+    write_trial_row(tmp_path, full_row(0, family="none", latent_size=32), space=SPACE)
+    write_trial_row(tmp_path, {"sweep": "s", "trial": 2, "state": "FAIL", "error": "loss became nan",
+                               "params": {"family": "prototype", "w_prototype": 3.0, "latent_size": 32}}, space=SPACE)
+    df = read_results(tmp_path)
+    assert list(df["trial"]) == [0, 1, 2]  # sorted by trial number
+    assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert sorted(df.columns[len(COLUMNS):]) == ["param.family", "param.latent_size", "param.w_kl", "param.w_prototype"]
+    row = df.iloc[1]
+    assert (row["state"], row["param.family"], row["param.w_kl"], row["param.latent_size"]) == ("COMPLETE", "kl", 0.01, 64)
+    assert pd.isna(row["param.w_prototype"])  # conditional: absent in a kl trial
+    assert row["originality"] == 2.1 and row["sampler_steps"] == 50 and row["schema_version"] == SCHEMA_VERSION
+    assert row["started_at"] == pd.Timestamp(START) and row["finished_at"] - row["started_at"] == pd.Timedelta(seconds=36)
+    fail = df.iloc[2]
+    assert fail["error"] == "loss became nan" and pd.isna(fail["distance"]) and pd.isna(fail["started_at"])
+    assert str(df["distance"].dtype) == "float64" and str(df["trial"].dtype) == "int64"
+    assert str(df["param.latent_size"].dtype) == "int64"
+    assert str(df["started_at"].dtype) == "datetime64[us, UTC]"
+    # the directory reads with plain pandas too: every file has the same columns
+    plain = pd.read_parquet(tmp_path / "results").sort_values("trial").reset_index(drop=True)
+    assert plain.shape == df.shape and list(plain["param.w_prototype"].isna()) == [True, True, False]
+
+
+def test_rewriting_a_trial_replaces_its_row_and_leaves_no_temporary_files(tmp_path):
+    path = write_trial_row(tmp_path, {"sweep": "s", "trial": 7, "state": "PRUNED", "last_value": 9.0})
+    assert path == trial_path(tmp_path, 7) and path.name == "trial_00007.parquet"
+    write_trial_row(tmp_path, {"sweep": "s", "trial": 7, "state": "COMPLETE", "distance": 0.5})
+    df = read_results(tmp_path)
+    assert len(df) == 1 and df.iloc[0]["state"] == "COMPLETE" and df.iloc[0]["distance"] == 0.5
+    # a row that cannot be written leaves the previous file and no temporary behind
+    with pytest.raises(ValueError, match="does not fit its column"):
+        write_trial_row(tmp_path, {"sweep": "s", "trial": 7, "state": "FAIL", "seed": "zero"})
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["trial_00007.parquet"]
+    assert read_results(tmp_path).iloc[0]["state"] == "COMPLETE"
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"sweep": "s", "trial": 0, "state": "DONE"}, "state: expected one of"),
+    ({"sweep": "s", "state": "FAIL"}, "trial: required"),
+    ({"sweep": "s", "trial": -1, "state": "FAIL"}, "trial: expected an Optuna trial number"),
+    ({"sweep": "s", "trial": 0, "state": "FAIL", "distanse": 1.0}, "distanse: unknown results column"),
+    ({"sweep": "s", "trial": 0, "state": "FAIL", "schema_version": 99}, "schema_version"),
+    ({"sweep": "s", "trial": 0, "state": "FAIL", "params": {"w_barlow": 1.0}}, "param.w_barlow: not a parameter"),
+])
+def test_bad_rows_are_refused(tmp_path, row, message):
+    with pytest.raises(ValueError, match=message):
+        write_trial_row(tmp_path, row, space=SPACE)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_empty_and_missing_sweeps(tmp_path):
+    df = read_results(tmp_path)
+    assert df.empty and list(df.columns) == list(COLUMNS)
+    with pytest.raises(FileNotFoundError, match="sweep directory not found"):
+        read_results(tmp_path / "absent")
+
+
+def test_export_writes_one_file(tmp_path):
+    for n in range(3):
+        write_trial_row(tmp_path / "sw", full_row(n, family="kl", w_kl=0.1 * (n + 1), latent_size=32), space=SPACE)
+    out = tmp_path / "out" / "all.parquet"
+    assert export(tmp_path / "sw", out) == 3
+    exported = pd.read_parquet(out)
+    assert list(exported["trial"]) == [0, 1, 2] and exported["param.w_kl"].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert pq.read_schema(out).field("trial").type == "int64"
+
+
+def test_newer_schema_is_refused(tmp_path):
+    write_trial_row(tmp_path, {"sweep": "s", "trial": 0, "state": "FAIL"})
+    path = trial_path(tmp_path, 0)
+    table = pq.read_table(path)
+    table = table.set_column(0, "schema_version", pa.array([SCHEMA_VERSION + 1], type=pa.int32()))
+    pq.write_table(table, path)
+    with pytest.raises(ValueError, match="newer"):
+        read_results(tmp_path)
+
+
+def test_warm_start_from_an_earlier_sweep_yields_its_finished_configurations(tmp_path, data_dir):
+    earlier = tmp_path / "earlier"
+    rows = [
+        ("COMPLETE", {"family": "kl", "w_kl": 0.5, "latent_size": 64}),
+        ("PRUNED", {"family": "prototype", "w_prototype": 5.0, "latent_size": 32}),
+        ("FAIL", {"family": "none", "latent_size": 64}),
+        ("COMPLETE", {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}),
+        ("COMPLETE", {"family": "kl", "w_kl": 0.5, "latent_size": 64}),  # the same configuration again
+    ]
+    for n, (state, params) in enumerate(rows):
+        write_trial_row(earlier, {"sweep": "earlier", "trial": n, "state": state, "params": params}, space=SPACE)
+    export(earlier, tmp_path / "earlier.parquet")
+    raw = {"name": "later", "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}}, "n_trials": 5,
+           "search": {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 1.0, "high": 3.0}},
+                      "params": {"latent_size": {"choices": [32, 64]}}},
+           "warm_start": {"configs": [{"family": "none", "latent_size": 32}],
+                          "parquet": [str(earlier), str(tmp_path / "earlier.parquet")]}}
+    spec = sweep_from_dict(raw)
+    configs = warm_start_params(spec)
+    assert configs == [{"family": "none", "latent_size": 32},
+                       {"family": "kl", "w_kl": 0.5, "latent_size": 64},
+                       {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}]
+    assert isinstance(configs[1]["latent_size"], int)
+    # they seed a real study: the first trials asked are exactly these configurations
+    study = optuna.create_study()
+    for params in configs:
+        study.enqueue_trial(params, skip_if_exists=True)
+    asked = []
+    for _ in configs:
+        trial = study.ask()
+        asked.append(suggest(trial, spec.space))
+        study.tell(trial, 1.0)
+    assert asked == configs
+
+
+def test_code_version_is_recorded():
+    assert isinstance(code_version(), str) and code_version()
