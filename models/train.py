@@ -139,6 +139,7 @@ def reconstruction_error(ae, images: torch.Tensor, batch_size: int = 512) -> flo
 def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool = True,
               reporter: Reporter | None = None):
     path = run_dir / "rae.pt"
+    torch.manual_seed(cfg.seed)  # the initial weights are part of "same seed, same result"
     ae = build_ae(cfg, n_classes=len(data.train_classes))
     optimizer = torch.optim.Adam(ae.parameters(), lr=cfg.rae.lr, weight_decay=cfg.rae.weight_decay)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
@@ -204,6 +205,7 @@ def encode_images(ae, images: torch.Tensor, seed: int, batch_size: int = 512) ->
 def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: bool = True,
               reporter: Reporter | None = None):
     path = run_dir / "ldm.pt"
+    torch.manual_seed(cfg.seed + 1)
     ldm = build_ldm(cfg)
     optimizer = torch.optim.AdamW(ldm.parameters(), lr=cfg.ldm.lr, eps=1e-5, weight_decay=cfg.ldm.weight_decay)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
