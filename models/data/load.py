@@ -1,0 +1,53 @@
+"""load_dataset: name + data directory -> ImageSet.
+
+Data directory resolution: the explicit data_dir, else $HUMANLIKE_DATA_DIR, else ~/.cache/humanlike. Only in the
+last case, and only for Omniglot, missing files are downloaded (the official archives, sha256-verified); an
+explicit or environment directory is never written to. QuickDraw and QuickDraw-FS are never downloaded: a
+DataError says where their files go.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import data_error
+from .imageset import ImageSet
+
+ENV_VAR = "HUMANLIKE_DATA_DIR"
+DEFAULT_DIR = Path("~/.cache/humanlike")
+DATASETS = ("omniglot", "quickdraw", "qdfs")
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, bool]:
+    """(directory, is_default): data_dir, else $HUMANLIKE_DATA_DIR, else ~/.cache/humanlike (is_default=True)."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser(), False
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser(), False
+    return DEFAULT_DIR.expanduser(), True
+
+
+def load_dataset(name: str, *, data_dir: str | Path | None = None) -> ImageSet:
+    """Load 'omniglot', 'quickdraw' (defaults of load_quickdraw) or 'qdfs' as an ImageSet."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    root, is_default = resolve_data_dir(data_dir)
+    if name == "omniglot":
+        from .omniglot import has_omniglot, load_omniglot
+
+        if is_default and not has_omniglot(root / "omniglot"):
+            from .download import download_omniglot
+
+            download_omniglot(root)
+        elif not root.is_dir():
+            raise data_error(root, f"data directory does not exist (from {'data_dir' if data_dir else ENV_VAR}); "
+                             f"Omniglot is downloaded only into the default {DEFAULT_DIR}")
+        return load_omniglot(root)
+    if name == "quickdraw":  # the loaders' DataError names the exact path the files go to
+        from .quickdraw import load_quickdraw
+
+        return load_quickdraw(root)
+    from .qdfs import load_qdfs
+
+    return load_qdfs(root)
