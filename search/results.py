@@ -24,6 +24,7 @@ Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_ver
 | human_recognizability  | float64       |                                                                          |
 | normalization          | string        | 'relative' (each axis divided by the human value) or 'absolute'          |
 | critics                | string        | content hash of the critics that scored the samples                      |
+| threshold              | float64       | binarization threshold of the critics' preprocessing (SPEC part 0)       |
 | sampler                | string        | diffusion sampler of the evaluation: ddim or ddpm                        |
 | sampler_steps          | int64         | its number of steps                                                      |
 | guidance               | float64       | classifier-free guidance weight w                                        |
@@ -62,7 +63,7 @@ SCHEMA = pa.schema([
     ("objective", pa.string()), ("value_0", pa.float64()), ("value_1", pa.float64()),
     ("last_step", pa.int64()), ("last_value", pa.float64()),
     ("human_originality", pa.float64()), ("human_recognizability", pa.float64()),
-    ("normalization", pa.string()), ("critics", pa.string()),
+    ("normalization", pa.string()), ("critics", pa.string()), ("threshold", pa.float64()),
     ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()), ("seed", pa.int64()),
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),

@@ -115,17 +115,18 @@ def parse_space(raw: Any, *, grid: bool = False, train: Mapping[str, Any] | None
     if mode not in MODES:
         raise SweepError(f"search.mode: unknown value {mode!r}; choose one of {', '.join(MODES)}")
     train_regs = ((train or {}).get("rae") or {}).get("regularizers") or {}
+    families, regularizers = {}, {}
     if mode == "family":
         if "regularizers" in raw:
             raise SweepError("search.regularizers: not used in mode family (list the settings under families)")
         if train_regs:
             raise SweepError("train.rae.regularizers: in mode family the family sets the regularizers; remove it")
-        space = SpaceSpec(mode=mode, families=_families(raw.get("families"), grid))
+        families = _families(raw.get("families"), grid)
     else:
         if "families" in raw:
             raise SweepError("search.families: only in mode family")
-        space = SpaceSpec(mode=mode, regularizers=_regularizers(raw.get("regularizers"), grid, train_regs))
-    space = SpaceSpec(mode=space.mode, regularizers=space.regularizers, families=space.families,
+        regularizers = _regularizers(raw.get("regularizers"), grid, train_regs)
+    space = SpaceSpec(mode=mode, regularizers=regularizers, families=families,
                       params=_params(raw.get("params"), grid, train))
     if not space.param_names():
         raise SweepError("search: nothing to search (every value is fixed); give a range or a list somewhere")

@@ -26,7 +26,7 @@ def full_row(trial: int, **params):
         "sweep": "s", "trial": trial, "state": "COMPLETE", "setting": params.get("family", "none"), "dataset": "omniglot",
         "originality": 1.1 + trial, "recognizability": 0.7, "distance": 0.25, "objective": "distance", "value_0": 0.25,
         "last_step": 0, "last_value": 123.5, "human_originality": 1.0, "human_recognizability": 0.8,
-        "normalization": "relative", "critics": "abc123", "sampler": "ddim", "sampler_steps": 50, "guidance": 1.0,
+        "normalization": "relative", "critics": "abc123", "threshold": 0.3, "sampler": "ddim", "sampler_steps": 50, "guidance": 1.0,
         "seed": 0, "wall_rae_s": 10.0, "wall_ldm_s": 20.0, "wall_eval_s": 5.0, "wall_total_s": 36.0,
         "peak_rss_mb": 512.0, "code_version": "v0", "run_dir": f"sweeps/s/trials/{trial:05d}",
         "started_at": START, "finished_at": START + dt.timedelta(seconds=36), "params": params,
@@ -45,6 +45,7 @@ def test_round_trip_keeps_values_and_types(tmp_path):
     row = df.iloc[1]
     assert (row["state"], row["param.family"], row["param.w_kl"], row["param.latent_size"]) == ("COMPLETE", "kl", 0.01, 64)
     assert pd.isna(row["param.w_prototype"])  # conditional: absent in a kl trial
+    assert row["threshold"] == 0.3 and row["critics"] == "abc123"
     assert row["originality"] == 2.1 and row["sampler_steps"] == 50 and row["schema_version"] == SCHEMA_VERSION
     assert row["started_at"] == pd.Timestamp(START) and row["finished_at"] - row["started_at"] == pd.Timedelta(seconds=36)
     fail = df.iloc[2]
