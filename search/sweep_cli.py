@@ -1,8 +1,179 @@
-"""`humanlike sweep ...`: registered by search/cli.py."""
+"""`humanlike sweep run|resume|status|best|report|export`: registered by search/cli.py.
+
+Heavy modules (ray, optuna, torch, pandas) are imported inside the handlers, so `humanlike --help` stays instant.
+Every mistake in a sweep file stops with exit status 2 and the key that holds it, before Ray starts and before
+anything in an existing sweep directory is written.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("sweep", help="search regularizer weights: run, resume and inspect sweeps",
+                       description="A sweep: Optuna chooses configurations, Ray Tune trains and evaluates them, "
+                                   "every trial lands in Parquet, and an interrupted sweep resumes.")
+    cmds = p.add_subparsers(dest="sweep_command", required=True, metavar="SUBCOMMAND")
+
+    run = cmds.add_parser("run", help="run a sweep file, or continue its sweep (idempotent)",
+                          description="Run SWEEP.yaml. Running it again continues the sweep: nothing finished "
+                                      "is run again, interrupted trials continue from their last epoch, and a "
+                                      "larger n_trials extends a finished sweep.")
+    run.add_argument("sweep_file", help="sweep file (YAML), e.g. examples/quickstart.yaml")
+    _execution_options(run)
+    run.set_defaults(handler=_run)
+
+    resume = cmds.add_parser("resume", help="continue a sweep from the copy of its file in the sweep directory")
+    resume.add_argument("name", help="sweep name (the directory under --root)")
+    _execution_options(resume)
+    resume.set_defaults(handler=_resume)
+
+    status = cmds.add_parser("status", help="trials by state, progress and the best trial so far")
+    status.add_argument("name")
+    _root(status)
+    status.set_defaults(handler=_status)
+
+    best = cmds.add_parser("best", help="the most human-like configurations with their metrics and run dirs")
+    best.add_argument("name")
+    best.add_argument("--top", type=int, default=5, metavar="K", help="how many (default 5)")
+    _root(best)
+    best.set_defaults(handler=_best)
+
+    report = cmds.add_parser("report", help="figures: Figure 3, distance by trial, importance, Pareto front")
+    report.add_argument("name")
+    report.add_argument("--out", help="directory for the PNG files (default: <sweep dir>/report)")
+    _root(report)
+    report.set_defaults(handler=_report)
+
+    export = cmds.add_parser("export", help="write every trial row into one Parquet file")
+    export.add_argument("name")
+    export.add_argument("out", help="output file, e.g. results.parquet")
+    _root(export)
+    export.set_defaults(handler=_export)
+
+
+def _root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", help="directory that holds the sweeps (default: the sweep file's root, 'sweeps')")
+
+
+def _execution_options(p: argparse.ArgumentParser) -> None:
+    _root(p)
+    p.add_argument("--address", help="join this Ray cluster (e.g. auto or ray://head:10001) instead of starting "
+                                     "an embedded Ray on this machine")
+    p.add_argument("--trials", type=int, metavar="N", help="run until N trials are finished (overrides n_trials)")
+    p.add_argument("--data-dir", help="dataset directory (default: the sweep file's, then $HUMANLIKE_DATA_DIR)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray (default: all of this machine)")
+
+
+# --- run / resume -----------------------------------------------------------------------------------------------
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out = {}
+    if args.root:
+        out["root"] = args.root
+    if args.trials is not None:
+        out["n_trials"] = args.trials
+    if args.data_dir:
+        out["train.data.data_dir"] = args.data_dir
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from search.driver import check_saved_spec, read_sweep_file
+
+    spec, raw = read_sweep_file(args.sweep_file, _overrides(args))  # every mistake stops here (exit 2)
+    check_saved_spec(spec)  # and a changed shape of an existing sweep too
+    return _drive(spec, raw, args)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from search.driver import SAVED_SPEC, check_saved_spec, read_sweep_file
+
+    path = Path(args.root or "sweeps") / args.name / SAVED_SPEC
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no sweep {args.name!r} here (start it with `humanlike sweep run FILE`)")
+    overrides = {"root": str(path.parent.parent), "name": args.name, **_overrides(args)}
+    spec, raw = read_sweep_file(path, overrides)
+    check_saved_spec(spec)
+    return _drive(spec, raw, args)
+
+
+def _drive(spec, raw, args: argparse.Namespace) -> int:
+    from search.driver import run_sweep
+    from search.report import best_text
+    from search.results import read_results
+
+    outcome = run_sweep(spec, raw, address=args.address, num_cpus=args.num_cpus, echo=_echo)
+    counts = ", ".join(f"{s} {n}" for s, n in outcome.counts.items() if n)
+    print(f"sweep {spec.name}: {counts or 'no trials'}; results in {spec.dir() / 'results'}")
+    print("most human-like configurations:")
+    print(best_text(read_results(spec.dir()), 3))
+    if outcome.interrupted:
+        print(f"interrupted: continue with `humanlike sweep resume {spec.name}"
+              + (f" --root {args.root}`" if args.root else "`"), file=sys.stderr)
+        return 130
+    return 1 if outcome.problems else 0
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+# --- inspection ---------------------------------------------------------------------------------------------------
+
+
+def _saved(args: argparse.Namespace):
+    """The sweep's spec from the copy in its directory (no dataset check: inspection needs no data)."""
+    from search.driver import load_saved_spec
+
+    return load_saved_spec(Path(args.root or "sweeps") / args.name)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from search.report import status_text
+    from search.results import read_results
+    from search.study import load_study, state_counts
+
+    spec = _saved(args)
+    print(status_text(read_results(spec.dir()), name=spec.name, n_trials=spec.n_trials))
+    counts = state_counts(load_study(spec))
+    running = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
+    if running:
+        print(f"in the study: {counts.get('RUNNING', 0)} running, {counts.get('WAITING', 0)} waiting "
+              "(a stopped driver's running trials continue on the next run)")
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    from search.report import best_text
+    from search.results import read_results
+
+    if args.top < 1:
+        raise ValueError(f"--top: must be >= 1, got {args.top}")
+    spec = _saved(args)
+    print(best_text(read_results(spec.dir()), args.top))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from search.report import write_report
+    from search.results import read_results
+    from search.study import load_study
+
+    spec = _saved(args)
+    out = Path(args.out) if args.out else spec.dir() / "report"
+    for path in write_report(read_results(spec.dir()), out, study=load_study(spec), name=spec.name):
+        print(path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from search.results import export
+
+    spec = _saved(args)
+    n = export(spec.dir(), args.out)
+    print(f"{n} trials -> {args.out}")
+    return 0

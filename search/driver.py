@@ -1,0 +1,420 @@
+"""The sweep driver: the Optuna study chooses, Ray Tune executes, every trial ends as a study state and one row.
+
+Why not OptunaSearch + Tuner.restore (notes/ray_optuna.md 2b, 3.3): restore_errored crashes with a KeyError, a
+restored searcher and a durable study disagree after a kill (UpdateFinishedTrialError), and a fresh Tuner on the
+same study leaves zombie RUNNING trials. So here the durable state is only (a) the study and (b) the trial
+directories and result rows; Tune's experiment directory is disposable: every driver run builds a new Tuner in
+<sweep dir>/tune/<session> and never restores one.
+
+    run_sweep
+      driver_lock                 one driver per sweep (search/study.py)
+      settle_stale                RUNNING trials of a dead driver: tell from their row, or run them again
+      Tuner(fit)                  StudySearcher.suggest: stale trials first (same number and params), then
+                                  study.ask() (enqueued warm starts come first there) until n_trials are finished
+                                  or in flight;  PruneStopper: Optuna's pruner on the 'rae_done' / 'ldm' reports
+      on_trial_complete           the row exists (written by the trial) -> tell it;  pruned -> PRUNED row, tell;
+                                  Ray error -> FAIL row, tell;  stopped by SIGINT/SIGTERM -> nothing: RUNNING stays
+      check_agreement             one row per trial, same state (a warning if not)
+
+Signals: the first SIGINT or SIGTERM stops launching and stops the running trials at once (their checkpoints stay:
+the next run continues them); a second SIGINT aborts. SIGKILL needs nothing: the next run settles.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune import Callback
+from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
+
+from search.study import (
+    check_agreement, driver_lock, enqueue_warm_start, n_finished, open_study, settle_stale, state_counts,
+    tell_from_row,
+)
+from search.trial import base_row, pruning_value, run_trial, trial_config
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class SweepOutcome:
+    counts: dict[str, int]  # study trials by state at the end
+    interrupted: bool  # stopped by SIGINT/SIGTERM before the sweep was done
+    problems: list[str]  # study/rows disagreements (empty when they agree)
+    ran: int = 0  # trials that ended during this driver run
+    settled: dict[str, int] = field(default_factory=dict)  # stale trials told from their rows at start
+
+
+# --- the Ray side: the trainable ----------------------------------------------------------------------------------
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: run_trial, with its stage reports mapped to ray.tune.report (ray.train.report
+    raises inside Tune). The last report carries stage 'done' and the row's state: the searcher only treats a
+    trial as finished when it sees it."""
+    from ray import tune
+
+    def reporter(stage: str, metrics: dict[str, Any]) -> None:
+        tune.report({"stage": stage, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}})
+
+    row = run_trial(config, reporter)
+    tune.report({"stage": "done", "state": row["state"], "trial": row["trial"]})
+
+
+# --- the Optuna side: searcher, stopper, error catalog ------------------------------------------------------------
+
+
+@dataclass
+class _Live:
+    number: int
+    trial: optuna.Trial
+    config: dict[str, Any]
+    pruned: bool = False
+    last: tuple[int, float] | None = None
+    started: float = field(default_factory=time.time)
+
+
+class StudySearcher(Searcher):
+    """Ask-and-tell on the durable study for Tune. It keeps no state that matters after the process ends (the study
+    has it all), so save() writes nothing and a Tune experiment is never restored from it."""
+
+    def __init__(self, study: optuna.Study, spec, raw_spec: Mapping[str, Any], relaunch: list, *,
+                 echo: Echo = print) -> None:
+        super().__init__(metric=None, mode=None)
+        self.study, self.spec, self.raw, self.echo = study, spec, dict(raw_spec), echo
+        self.pending = list(relaunch)  # stale RUNNING trials of a dead driver, oldest first
+        self.live: dict[str, _Live] = {}  # Tune trial id -> the study trial it runs
+        self.stopping = False  # set by SIGINT/SIGTERM: launch nothing more, stop what runs
+        self.ended: dict[str, int] = {}
+        self.threads = max(1, int(spec.resources["cpu"]))  # torch threads = the trial's cpu share
+        self.pruning = spec.pruner["name"] != "none"
+        self.tune_trials: dict[str, Any] = {}  # Tune Trial objects, filled by TrialCatalog (error files)
+
+    def suggest(self, trial_id: str):
+        """Tune asks whenever a slot is free: stale trials first, then study.ask() (which hands out enqueued
+        warm-start trials before sampling) while finished + in flight < n_trials."""
+        if self.stopping:
+            return None
+        if self.pending:
+            frozen = self.pending.pop(0)
+            trial = optuna.trial.Trial(self.study, frozen._trial_id)
+            number, params = frozen.number, dict(frozen.params)
+            self.echo(f"trial {number}: continuing (left RUNNING by an earlier driver) {_fmt(params)}")
+        elif n_finished(self.study) + len(self.live) < self.spec.n_trials:
+            from search.space import suggest
+
+            trial = self.study.ask()
+            number, params = trial.number, suggest(trial, self.spec.space)
+            self.echo(f"trial {number}: start {_fmt(params)}")
+        else:
+            return Searcher.FINISHED if not self.live else None
+        try:
+            config = trial_config(self.spec, self.raw, number, params, threads=self.threads)
+        except Exception as exc:  # noqa: BLE001 - a configuration that cannot be built fails without running
+            self._record(number, {"params": params}, "FAIL", f"{type(exc).__name__}: {exc}", None)
+            return None
+        self.live[trial_id] = _Live(number=number, trial=trial, config=config)
+        return config
+
+    def should_stop(self, trial_id: str, result: Mapping[str, Any]) -> bool:
+        """PruneStopper calls this on every report before anything else sees it: record the intermediate value
+        in the study (once per step: a continued trial reports its stages again) and ask the pruner."""
+        live = self.live.get(trial_id)
+        found = pruning_value(result.get("stage", ""), result) if live is not None else None
+        if found is None or self.stopping:
+            return False
+        step, value = found
+        live.last = (step, value)
+        if step not in self.study._storage.get_trial(live.trial._trial_id).intermediate_values:
+            live.trial.report(value, step)
+        if self.pruning and live.trial.should_prune():
+            live.pruned = True
+            self.echo(f"trial {live.number}: pruned at step {step} (value {value:.4g})")
+            return True
+        return False
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        live = self.live.pop(trial_id, None)
+        if live is None:
+            return
+        if error:  # the worker failed beyond FailureConfig's retries (an exception in run_trial is a FAIL row)
+            self._record(live.number, live.config, "FAIL", self._ray_error(trial_id), live.last, live.started)
+        elif live.pruned:
+            step, value = live.last
+            self._record(live.number, live.config, "PRUNED",
+                         f"pruned by the {self.spec.pruner['name']} pruner at step {step} (value {value:.6g})",
+                         live.last, live.started)
+        elif result is not None and result.get("stage") == "done":
+            self._tell_from_row(live)
+        # else: stopped by a signal, or removed while pending: it stays RUNNING and the next run continues it.
+
+    def save(self, checkpoint_path: str) -> None:
+        pass  # nothing to save: the study is the state
+
+    def restore(self, checkpoint_path: str) -> None:
+        raise NotImplementedError("sweeps are never restored from a Tune experiment; run the driver again")
+
+    def _tell_from_row(self, live: _Live) -> None:
+        from search.results import read_any, trial_path
+
+        path = trial_path(self.spec.dir(), live.number)
+        if not path.is_file():  # run_trial writes the row before it returns; recorded rather than lost
+            self._record(live.number, live.config, "FAIL", "the trial ended without a result row", live.last,
+                         live.started)
+            return
+        row = read_any(path).to_dict("records")[0]
+        state = tell_from_row(self.study, self.spec, live.number, row)
+        self._ended(live.number, state.name, row)
+
+    def _record(self, number: int, config: Mapping[str, Any], state: str, reason: str, last,
+                started: float | None = None) -> None:
+        """Write the row of a trial that could not write its own, then tell the study (row first, always)."""
+        from search.results import write_trial_row
+
+        if "train" in config:
+            row = base_row(self.spec, config)
+        else:
+            row = {"sweep": self.spec.name, "trial": number, "params": config["params"],
+                   "objective": self.spec.objective}
+        row.update(state=state, error=reason, last_step=last[0] if last else None,
+                   last_value=last[1] if last else None, finished_at=time.time())
+        if started is not None:
+            row.update(started_at=started, wall_total_s=time.time() - started)
+        write_trial_row(self.spec.dir(), row, space=self.spec.space)
+        self.study.tell(number, state=TrialState[state])
+        self._ended(number, state, row)
+
+    def _ended(self, number: int, state: str, row: Mapping[str, Any]) -> None:
+        self.ended[state] = self.ended.get(state, 0) + 1
+        if state == "COMPLETE":
+            detail = " ".join(f"{k} {row[k]:.4g}" for k in ("originality", "recognizability", "distance")
+                              if row.get(k) is not None)
+        else:
+            detail = row.get("error") or ""
+        self.echo(f"trial {number}: {state} {detail} ({n_finished(self.study)}/{self.spec.n_trials} finished)")
+
+    def _ray_error(self, trial_id: str) -> str:
+        tune_trial = self.tune_trials.get(trial_id)
+        path = getattr(tune_trial, "error_file", None) if tune_trial is not None else None
+        if path and Path(path).is_file():
+            lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+            return ("Ray trial error: " + " | ".join(lines[-3:]))[:2000]
+        return "Ray trial error (the trial's worker failed; see the Tune log under the sweep's tune/ directory)"
+
+
+class PruneStopper(Stopper):
+    """Tune consults the stopper before the searcher sees a result: it carries the pruner's decision, and the
+    driver's stop request (stop_all) after a signal."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self.searcher = searcher
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.searcher.should_stop(trial_id, result)
+
+    def stop_all(self) -> bool:
+        return self.searcher.stopping
+
+
+class TrialCatalog(Callback):
+    """Lets the searcher read a failed trial's error file (Tune calls the searcher before its callbacks)."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self.searcher = searcher
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.searcher.tune_trials[trial.trial_id] = trial
+
+
+# --- the sweep file and its saved copy ----------------------------------------------------------------------------
+
+SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)
+# Settings that may change between runs of one sweep: how many trials, how they run, what is seeded.
+FREE_KEYS = ("n_trials", "max_concurrent", "resources", "pruner", "warm_start", "description", "root")
+
+
+def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None):
+    """(spec, raw): the validated SweepSpec (every mistake raises SweepError naming its key) and the mapping it
+    was built from (the file with its name filled in and the overrides applied), which the sweep saves."""
+    import copy
+
+    import yaml
+
+    from search.spec import load_sweep
+
+    spec = load_sweep(path, overrides=overrides)
+    raw = copy.deepcopy(yaml.safe_load(Path(path).read_text()) or {})
+    raw.setdefault("name", Path(path).stem)
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return spec, raw
+
+
+def load_saved_spec(sweep_dir: str | Path):
+    """The spec of an existing sweep from its saved copy (no dataset check: status and reports need no data)."""
+    import yaml
+
+    from search.spec import sweep_from_dict
+
+    path = Path(sweep_dir) / SAVED_SPEC
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a sweep directory (run `humanlike sweep run FILE` first)")
+    raw = yaml.safe_load(path.read_text())
+    raw["root"] = str(Path(sweep_dir).parent)  # where it is now, even if it was moved
+    raw["name"] = Path(sweep_dir).name
+    return sweep_from_dict(raw, check_data=False)
+
+
+def check_saved_spec(spec) -> None:
+    """Refuse a sweep file that changes an existing sweep's shape (its space, objective, sampler, training or
+    evaluation settings, storage): its trials would no longer be comparable. n_trials may change (grow to extend
+    a finished sweep), and so may the execution settings in FREE_KEYS. Raises SweepError naming the key."""
+    from search.errors import SweepError
+
+    if not (spec.dir() / SAVED_SPEC).is_file():
+        return
+    old = load_saved_spec(spec.dir())
+    for key in ("objective", "sampler", "space", "evaluation", "storage"):
+        before, now = getattr(old, key), getattr(spec, key)
+        if before != now:
+            name = "search" if key == "space" else key
+            raise SweepError(f"{name}: the sweep {spec.name!r} in {spec.dir()} was started with {before!r}, the "
+                             f"file now says {now!r}; give the sweep another name to search with other settings")
+    diff = _train_difference(old.train, spec.train)
+    if diff:
+        raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value: "
+                         "give the sweep another name to train with other settings")
+
+
+def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    from models.config import build_config
+    from models.train import _comparable, _first_difference
+
+    return _first_difference(_comparable(build_config(a).to_dict()), _comparable(build_config(b).to_dict()))
+
+
+def save_spec(spec, raw: Mapping[str, Any]) -> None:
+    """Write the sweep's copy of its file (atomically); called under the driver lock after check_saved_spec."""
+    import yaml
+
+    from models.checkpoint import atomic_write_text
+
+    atomic_write_text(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False))
+
+
+# --- the driver ----------------------------------------------------------------------------------------------------
+
+
+def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, num_cpus: int | None = None,
+              num_gpus: int | None = None, echo: Echo = print) -> SweepOutcome:
+    """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with driver_lock(spec.dir()):
+        check_saved_spec(spec)
+        save_spec(spec, raw_spec)
+        study = open_study(spec)
+        if enqueue_warm_start(study, spec):
+            echo(f"warm start: {len(study.get_trials(states=(TrialState.WAITING,)))} configurations enqueued")
+        relaunch, settled = settle_stale(study, spec)
+        if settled:
+            echo("settled from result rows: " + ", ".join(f"{n} {s}" for s, n in settled.items()))
+        todo = len(relaunch) + max(0, spec.n_trials - n_finished(study))
+        interrupted, ran = False, 0
+        if todo:
+            echo(f"sweep {spec.name}: {n_finished(study)}/{spec.n_trials} finished, {len(relaunch)} to continue, "
+                 f"{max(0, spec.n_trials - n_finished(study) - len(relaunch))} new; results in {spec.dir()}")
+            interrupted, ran = _fit(study, spec, raw_spec, relaunch, address=address, num_cpus=num_cpus,
+                                    num_gpus=num_gpus, echo=echo)
+        problems = [] if interrupted else check_agreement(study, spec.dir())
+        for problem in problems:
+            echo(f"warning: {problem}")
+        return SweepOutcome(counts=state_counts(study), interrupted=interrupted, problems=problems, ran=ran,
+                            settled=settled)
+
+
+def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) -> tuple[bool, int]:
+    # Tune's own loggers and SIGINT handler are off: the study and the rows are the record, and the driver's
+    # handler below decides what a signal means.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import logging
+
+    import ray
+    from ray import tune
+
+    # Tune's end-of-run analysis looks for the logger files switched off above; its warnings are noise here.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    started_ray = _init_ray(address, num_cpus, num_gpus)
+    searcher = StudySearcher(study, spec, raw_spec, relaunch, echo=echo)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(signum, frame):
+        if searcher.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl+C: abort now
+        searcher.stopping = True
+        echo(f"{signal.Signals(signum).name}: stopping; running trials keep their checkpoints and continue on the "
+             "next `humanlike sweep run` / `resume`")
+
+    for s in previous:
+        signal.signal(s, stop)
+    session = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    resources = {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]}
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune_trainable, resources),
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, reuse_actors=True,
+                                        max_concurrent_trials=spec.max_concurrent,
+                                        trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
+            run_config=tune.RunConfig(
+                name=session, storage_path=str((spec.dir() / "tune").resolve()), verbose=0,
+                stop=PruneStopper(searcher), callbacks=[TrialCatalog(searcher)],
+                # A worker or node that dies is retried (the run dir makes it continue); an exception inside the
+                # trial is not: run_trial turns it into a FAIL row.
+                failure_config=tune.FailureConfig(max_failures=2),
+            ),
+        )
+        tuner.fit()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if started_ray:
+            ray.shutdown()
+    return searcher.stopping, sum(searcher.ended.values())
+
+
+def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:
+    """Join a cluster (--address) or start an embedded Ray on this machine; False when Ray was running already."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # address='local' always starts a new instance, even when a `ray start` cluster runs here (notes 2c).
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
+                 include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def _tune_name(tune_trial) -> str:
+    return f"trial_{tune_trial.config['trial']:05d}_{tune_trial.trial_id}"
+
+
+def _fmt(params: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -1,0 +1,220 @@
+"""The Optuna study of a sweep: its durable storage, and how it is brought back in line with the result rows.
+
+The study is the single source of truth of a sweep (which trials exist, with which parameters, in which state);
+one driver process owns it at a time (`driver_lock`). Ask-and-tell drivers get no heartbeat from Optuna, so a
+driver that dies leaves its in-flight trials RUNNING in the study forever (notes/ray_optuna.md section 3.3). The
+next driver settles each of them before asking for anything new (`settle_stale`):
+
+    its result row exists (the trial finished, the tell was lost)  ->  tell the row's state and values
+    no row                                                         ->  run it again, same number and params
+
+Order of writes everywhere: the row first, then the tell. So a trial that the study calls finished always has a
+row, and `check_agreement` can demand exactly one row per trial with the same state.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import optuna
+from optuna.trial import TrialState
+
+from search.errors import SweepError
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+JOURNAL = "study.journal"
+
+
+def open_storage(spec):
+    """The sweep's storage: a journal file in the sweep directory (default) or a database URL."""
+    from search.spec import resolve_storage
+
+    url = resolve_storage(spec)
+    if url is None:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = spec.dir() / JOURNAL
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    # No heartbeat: it only works with study.optimize, and this driver settles stale trials itself.
+    return optuna.storages.RDBStorage(url)
+
+
+def open_study(spec, storage=None) -> optuna.Study:
+    """Create the sweep's study, or load it (sampler and pruner are rebuilt in every driver process)."""
+    from search.samplers import make_pruner, make_sampler
+
+    storage = storage if storage is not None else open_storage(spec)
+    study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
+                                pruner=make_pruner(spec), directions=spec.directions, load_if_exists=True)
+    if len(study.directions) != len(spec.directions):
+        raise SweepError(f"objective: the study {spec.name!r} has {len(study.directions)} objective(s), "
+                         f"the sweep file asks for {spec.objective!r}")
+    n = len(study.get_trials(deepcopy=False))
+    if n:
+        # A sampler seeded like the first session would replay its random start-up draws and propose the first
+        # trials' parameters again; the seed moves with the study's size (still reproducible from the study).
+        seed = replace(spec.sampler, seed=spec.sampler.seed + n)
+        study.sampler = make_sampler(replace(spec, sampler=seed))
+    return study
+
+
+def load_study(spec) -> optuna.Study:
+    """An existing study, read-only use (status, best): no sampler work, no driver lock needed."""
+    from search.spec import resolve_storage
+
+    if resolve_storage(spec) is None and not (spec.dir() / JOURNAL).is_file():
+        raise FileNotFoundError(f"{spec.dir() / JOURNAL}: no study yet (run the sweep first)")
+    try:
+        return optuna.load_study(study_name=spec.name, storage=open_storage(spec))
+    except KeyError:
+        raise FileNotFoundError(f"storage has no study named {spec.name!r} (run the sweep first)") from None
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING,
+                                  TrialState.WAITING)}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def n_finished(study: optuna.Study) -> int:
+    return sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+
+
+# --- rows <-> study -----------------------------------------------------------------------------------------------
+
+
+def rows_by_trial(sweep_dir: str | Path) -> dict[int, dict[str, Any]]:
+    """Every result row of a sweep as {trial number: row}."""
+    from search.results import read_results
+
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return {}
+    df = read_results(sweep_dir)
+    return {int(r["trial"]): r for r in df.to_dict("records")}
+
+
+def row_values(spec, row: Mapping[str, Any]) -> list[float] | None:
+    """The objective value(s) a COMPLETE row gives the study, or None when they are missing or not finite."""
+    values = [row.get("value_0")] + ([row.get("value_1")] if len(spec.directions) > 1 else [])
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def tell_from_row(study: optuna.Study, spec, number: int, row: Mapping[str, Any]) -> TrialState:
+    """Finish a RUNNING trial with what its row says; a COMPLETE row without usable values becomes FAIL."""
+    state = TrialState[row["state"]]
+    if state == TrialState.COMPLETE:
+        values = row_values(spec, row)
+        if values is not None:
+            study.tell(number, values)
+            return state
+        state = TrialState.FAIL
+    if state == TrialState.PRUNED and row.get("last_step") is not None and row.get("last_value") is not None:
+        _report_once(study, number, float(row["last_value"]), int(row["last_step"]))
+    study.tell(number, state=state)
+    return state
+
+
+def _report_once(study: optuna.Study, number: int, value: float, step: int) -> None:
+    """Record an intermediate value unless the step already has one (a relaunched trial reports again)."""
+    frozen = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    if step not in frozen.intermediate_values and math.isfinite(value):
+        study._storage.set_trial_intermediate_value(frozen._trial_id, step, value)
+
+
+def settle_stale(study: optuna.Study, spec) -> tuple[list[optuna.trial.FrozenTrial], dict[str, int]]:
+    """Tell every RUNNING trial that has a row; return the others (to run again) and what was told."""
+    rows = rows_by_trial(spec.dir())
+    relaunch, told = [], {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number in rows:
+            state = tell_from_row(study, spec, t.number, rows[t.number])
+            told[state.name] = told.get(state.name, 0) + 1
+        else:
+            relaunch.append(t)
+    return relaunch, told
+
+
+def check_agreement(study: optuna.Study, sweep_dir: str | Path) -> list[str]:
+    """Problems between the study and the rows: each finished trial has exactly one row with its state, and no
+    row names a trial the study does not hold or still runs. Empty when they agree."""
+    rows = rows_by_trial(sweep_dir)
+    problems = []
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number, t in sorted(trials.items()):
+        row = rows.get(number)
+        if t.state in FINISHED and row is None:
+            problems.append(f"trial {number}: {t.state.name} in the study but has no result row")
+        elif t.state in FINISHED and row["state"] != t.state.name:
+            problems.append(f"trial {number}: {t.state.name} in the study, {row['state']} in its row")
+        elif t.state == TrialState.RUNNING:
+            problems.append(f"trial {number}: still RUNNING in the study")
+    for number in sorted(set(rows) - set(trials)):
+        problems.append(f"trial {number}: has a result row but is not in the study")
+    return problems
+
+
+def enqueue_warm_start(study: optuna.Study, spec) -> int:
+    """Enqueue the warm-start configurations once (skip_if_exists: a config already in the study is not
+    enqueued again, so this is safe to call at every driver start). Returns how many were enqueued."""
+    from search.results import warm_start_params
+
+    before = len(study.get_trials(deepcopy=False))
+    for params in warm_start_params(spec):
+        study.enqueue_trial(params, skip_if_exists=True)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+# --- one driver per sweep -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def driver_lock(sweep_dir: str | Path) -> Iterator[None]:
+    """Hold <sweep dir>/driver.lock (flock: the kernel drops it when the process dies, even by SIGKILL), so two
+    drivers never own one study. Also repairs what a killed driver may have left in the journal file."""
+    sweep_dir = Path(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir / "driver.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = path.read_text().strip() or "?"
+            raise SweepError(f"{sweep_dir}: another driver (pid {other}) is running this sweep; "
+                             "wait for it or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        repair_journal(sweep_dir / JOURNAL)
+        yield
+    finally:
+        os.close(fd)
+
+
+def repair_journal(path: Path) -> None:
+    """Undo what a driver killed inside an append may leave: a stale lock link and a torn last line.
+
+    Only called under driver_lock: no other process writes the journal then (trials never touch the study).
+    """
+    lock = Path(f"{path}.lock")
+    if lock.is_symlink() or lock.exists():
+        lock.unlink()
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        data = f.seek(0) or f.read()
+        f.truncate(data.rfind(b"\n") + 1)  # drop the torn line: it was never a complete record
