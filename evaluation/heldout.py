@@ -1,0 +1,77 @@
+"""Held-out scores of freshly trained critics and the manifest that records them (SPEC part 0, Evaluation).
+
+All scores use the test classes, which the critics never saw: the recognizability critic's 20-way 1-shot
+accuracy with exemplars as support (the issue asks >= 90% on Omniglot), the SimCLR loss on augmented test
+drawings, and the originality normalizer s computed once on the human reference set (the test drawings).
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+import torch
+
+from evaluation.metrics import evaluation_tasks, feature_normalizer, originality, per_sample_recognizability
+from evaluation.networks import embed_in_batches
+from evaluation.preprocess import preprocess
+
+HELDOUT_SEED = 44  # the fixed task seed of LM's generate_evaluation_task
+
+
+@torch.no_grad()
+def simclr_heldout_loss(simclr, images: torch.Tensor, recipe, threshold: float, *, batches: int = 4,
+                        seed: int = 0) -> float:
+    """Mean NT-Xent of the trained SimCLR critic on augmented held-out images (fixed seed), eval mode."""
+    from evaluation.critic_training import nt_xent, simclr_views
+
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(batches):
+        idx = torch.randperm(len(images), generator=g)[: recipe.batch_size]
+        v1, v2 = simclr_views(images[idx], recipe, threshold, g)
+        losses.append(nt_xent(simclr(v1), simclr(v2), recipe.temperature).item())
+    return sum(losses) / len(losses)
+
+
+def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:
+    """The manifest of critics trained on `imageset` with `recipe` (see evaluation.critics for the layout)."""
+    from evaluation.critics import MANIFEST_VERSION, critics_hash
+
+    simclr.eval()
+    proto.eval()
+    t = recipe.threshold
+    test_f = embed_in_batches(simclr.features, preprocess(imageset.test_images, size=simclr.input_size, threshold=t))
+    ex_f = embed_in_batches(simclr.features, preprocess(imageset.test_exemplars, size=simclr.input_size,
+                                                        threshold=t))
+    s = feature_normalizer(test_f)  # (SPEC part 0) once per critic, on the human reference set
+    labels = imageset.test_labels
+    tasks = evaluation_tasks(len(imageset.test_exemplars), seed=HELDOUT_SEED)
+    test_e = embed_in_batches(proto, preprocess(imageset.test_images, size=proto.input_size, threshold=t))
+    ex_e = embed_in_batches(proto, preprocess(imageset.test_exemplars, size=proto.input_size, threshold=t))
+    arch = {"simclr": simclr.arch(), "proto": proto.arch()}
+    heldout = {
+        "test_classes": len(imageset.test_exemplars),
+        "test_images": len(imageset.test_images),
+        "recognizability_20way_1shot": round(per_sample_recognizability(test_e, labels, ex_e, tasks).mean().item(), 6),
+        "simclr_features_20way_1shot": round(per_sample_recognizability(test_f, labels, ex_f, tasks).mean().item(), 6),
+        "simclr_loss": round(simclr_heldout_loss(simclr, imageset.test_images, recipe.simclr, t), 4),
+        "simclr_loss_chance": round(math.log(2 * recipe.simclr.batch_size - 1), 4),
+        "human_originality": round(originality(test_f, ex_f[labels], s).mean().item(), 6),
+    }
+    return {
+        "schema_version": MANIFEST_VERSION,
+        "critics_hash": critics_hash(simclr.state_dict(), proto.state_dict(), dataset=imageset.name, threshold=t,
+                                     normalizer=s, arch=arch),
+        "dataset": imageset.name,
+        "data_fingerprint": imageset.fingerprint(),
+        "threshold": t,
+        "originality": {"normalizer": s, "input_size": simclr.input_size,
+                        "normalizer_source": f"{imageset.name} test drawings (human reference set), "
+                                             f"{len(imageset.test_images)} images"},
+        "recognizability": {"input_size": proto.input_size, "n_way": 20, "task_seed": HELDOUT_SEED},
+        "arch": arch,
+        "recipe": recipe.to_dict(),
+        "heldout": heldout,
+        "training": training,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,136 @@
+"""`humanlike evaluate RUN_DIR`: generate for every test class, score, write JSON (+ samples) next to the run.
+
+Everything that can disagree is checked before a single sample is generated: the critics' dataset and data
+fingerprint against the run's dataset, and the latent sizes of config, autoencoder and diffusion model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULT_PREFIX = "evaluation_"
+
+
+def check_critics_match(critics, dataset: str, fingerprint: str | None = None) -> None:
+    """Critics trained for another dataset, or on other data of the same name, cannot score this run."""
+    if critics.dataset != dataset:
+        raise ValueError(f"critics {critics.hash} ({critics.path}) were trained for {critics.dataset!r}, but the run "
+                         f"is on {dataset!r}: pass --critics for {dataset!r} critics")
+    if fingerprint is not None and critics.manifest.get("data_fingerprint") != fingerprint:
+        raise ValueError(f"critics {critics.hash} were trained on a different version of {dataset!r} (data "
+                         f"fingerprint {str(critics.manifest.get('data_fingerprint'))[:12]}... vs "
+                         f"{fingerprint[:12]}... loaded now): retrain them with `humanlike critics train`")
+
+
+def check_latent_sizes(config, ae, ldm, run_dir) -> None:
+    sizes = {"config": config.latent_size, "autoencoder": ae.latent_size, "diffusion model": ldm.latent_size}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"{run_dir}: latent sizes disagree {sizes}; the run's files do not belong together")
+
+
+def _load_run_checked(run_dir, config):
+    """load_run, with a checkpoint that does not fit its config (e.g. another latent size) as a clear ValueError."""
+    from models.run import load_run
+
+    try:
+        return load_run(run_dir)
+    except RuntimeError as e:
+        if "size mismatch" not in str(e):
+            raise
+        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e))
+        raise ValueError(f"{run_dir}: the checkpoints do not fit config.yaml (latent size {config.latent_size} "
+                         f"there): {detail}") from e
+
+
+def samples_per_class(labels: torch.Tensor, n_classes: int) -> int:
+    """As many samples per class as the human reference has (19 for Omniglot); the median if classes differ."""
+    counts = torch.bincount(labels, minlength=n_classes)
+    return int(counts.median())
+
+
+def result_name(sampler: str, steps: int, guidance: float, seed: int) -> str:
+    return f"{RESULT_PREFIX}{sampler}{steps}_w{guidance:g}_seed{seed}"
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
+                 seed: int = 0, critics=None, data_dir=None, normalization: str = "relative",
+                 log: Callable[[str], None] | None = None) -> tuple[dict, Path]:
+    """Evaluate a finished run; returns the result dict and the JSON path written in run_dir.
+
+    sampler/steps/guidance default to the run's `sample` config (DDPM over all steps, w = 1 unless it says
+    otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
+    dataset. data_dir: overrides the run's data directory.
+    """
+    from evaluation.critics import load_critics
+    from evaluation.evaluate import evaluate_samples
+    from evaluation.human import human_points, test_source
+    from models.data import load_dataset, resolve_data_dir
+    from models.diffusion.samplers import make_sampler
+    from models.generate import generate
+    from models.run import load_config_of
+
+    log = log or (lambda m: None)
+    run_dir = Path(run_dir)
+    config = load_config_of(run_dir)
+    dataset = config.data.dataset
+    if critics is None or isinstance(critics, (str, Path)):
+        critics = load_critics(critics or dataset)
+    check_critics_match(critics, dataset)  # before the data and the models are loaded
+    data_dir = data_dir or config.data.data_dir
+    imageset = load_dataset(dataset, data_dir=data_dir)
+    check_critics_match(critics, dataset, imageset.fingerprint())
+    run = _load_run_checked(run_dir, config)
+    check_latent_sizes(config, run.ae, run.ldm, run_dir)
+
+    sampler = sampler or config.sample.sampler
+    if steps is None and sampler == config.sample.sampler:
+        steps = config.sample.steps if sampler == "ddim" else None
+    guidance = config.sample.guidance if guidance is None else guidance
+    n_steps = int(make_sampler(sampler, run.ldm.betas, steps=steps).timesteps.numel())  # validates steps too
+    points = human_points(critics, imageset, data_dir=resolve_data_dir(data_dir)[0] if dataset == "omniglot"
+                          else None)
+    n_classes = len(imageset.test_exemplars)
+    per_class = samples_per_class(imageset.test_labels, n_classes)
+
+    log(f"generating {n_classes} x {per_class} samples with {sampler}-{n_steps}, guidance {guidance:g}")
+    t0 = time.perf_counter()
+    samples = generate(run.ae, run.ldm, imageset.test_exemplars, per_class=per_class, sampler=sampler,
+                       steps=steps, guidance=guidance, seed=seed)  # (C, K, 48, 48) float in [0, 1]
+    t1 = time.perf_counter()
+    result = evaluate_samples(samples, imageset.test_exemplars, critics, points[test_source(dataset)],
+                              normalization=normalization)
+    t2 = time.perf_counter()
+    result["distance_to_human_by_source"] = {
+        src: _distance(result, p, normalization) for src, p in points.items()}
+    result.update(
+        run_dir=str(run_dir), dataset=dataset, data_fingerprint=imageset.fingerprint(),
+        latent_size=config.latent_size, regularizers=config.rae.active, seed_of_run=config.seed,
+        sampler=sampler, steps=n_steps, guidance=guidance, seed=seed, per_class=per_class,
+        human_points=points, generate_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
+    )
+    stem = result_name(sampler, n_steps, guidance, seed)
+    result["samples_file"] = f"{stem}.npz"
+    images = (samples.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    _write_atomic(run_dir / f"{stem}.npz", lambda p: np.savez_compressed(open(p, "wb"), samples=images))
+    path = run_dir / f"{stem}.json"
+    _write_atomic(path, lambda p: p.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n"))
+    return result, path
+
+
+def _distance(result: dict, point: dict, normalization: str) -> float:
+    from evaluation.metrics import distance_to_human
+
+    return distance_to_human(result["originality"], result["recognizability"], point["originality"],
+                             point["recognizability"], normalization=normalization)
