@@ -36,8 +36,8 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from search.study import (
-    check_agreement, driver_lock, enqueue_warm_start, n_finished, open_study, settle_stale, state_counts,
-    tell_from_row,
+    check_agreement, check_saved_spec, driver_lock, enqueue_warm_start, n_finished, open_study, save_spec,
+    settle_stale, state_counts, tell_from_row,
 )
 from search.trial import base_row, pruning_value, run_trial, trial_config
 
@@ -133,6 +133,8 @@ class StudySearcher(Searcher):
             return False
         step, value = found
         live.last = (step, value)
+        if len(self.spec.directions) > 1:
+            return False  # Optuna neither records intermediate values nor prunes in multi-objective studies
         if step not in self.study._storage.get_trial(live.trial._trial_id).intermediate_values:
             live.trial.report(value, step)
         if self.pruning and live.trial.should_prune():
@@ -234,88 +236,6 @@ class TrialCatalog(Callback):
         self.searcher.tune_trials[trial.trial_id] = trial
 
 
-# --- the sweep file and its saved copy ----------------------------------------------------------------------------
-
-SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)
-# Settings that may change between runs of one sweep: how many trials, how they run, what is seeded.
-FREE_KEYS = ("n_trials", "max_concurrent", "resources", "pruner", "warm_start", "description", "root")
-
-
-def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None):
-    """(spec, raw): the validated SweepSpec (every mistake raises SweepError naming its key) and the mapping it
-    was built from (the file with its name filled in and the overrides applied), which the sweep saves."""
-    import copy
-
-    import yaml
-
-    from search.spec import load_sweep
-
-    spec = load_sweep(path, overrides=overrides)
-    raw = copy.deepcopy(yaml.safe_load(Path(path).read_text()) or {})
-    raw.setdefault("name", Path(path).stem)
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
-    return spec, raw
-
-
-def load_saved_spec(sweep_dir: str | Path):
-    """The spec of an existing sweep from its saved copy (no dataset check: status and reports need no data)."""
-    import yaml
-
-    from search.spec import sweep_from_dict
-
-    path = Path(sweep_dir) / SAVED_SPEC
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a sweep directory (run `humanlike sweep run FILE` first)")
-    raw = yaml.safe_load(path.read_text())
-    raw["root"] = str(Path(sweep_dir).parent)  # where it is now, even if it was moved
-    raw["name"] = Path(sweep_dir).name
-    return sweep_from_dict(raw, check_data=False)
-
-
-def check_saved_spec(spec) -> None:
-    """Refuse a sweep file that changes an existing sweep's shape (its space, objective, sampler, training or
-    evaluation settings, storage): its trials would no longer be comparable. n_trials may change (grow to extend
-    a finished sweep), and so may the execution settings in FREE_KEYS. Raises SweepError naming the key."""
-    from search.errors import SweepError
-
-    if not (spec.dir() / SAVED_SPEC).is_file():
-        return
-    old = load_saved_spec(spec.dir())
-    for key in ("objective", "sampler", "space", "evaluation", "storage"):
-        before, now = getattr(old, key), getattr(spec, key)
-        if before != now:
-            name = "search" if key == "space" else key
-            raise SweepError(f"{name}: the sweep {spec.name!r} in {spec.dir()} was started with {before!r}, the "
-                             f"file now says {now!r}; give the sweep another name to search with other settings")
-    diff = _train_difference(old.train, spec.train)
-    if diff:
-        raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value: "
-                         "give the sweep another name to train with other settings")
-
-
-def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
-    from models.config import build_config
-    from models.train import _comparable, _first_difference
-
-    return _first_difference(_comparable(build_config(a).to_dict()), _comparable(build_config(b).to_dict()))
-
-
-def save_spec(spec, raw: Mapping[str, Any]) -> None:
-    """Write the sweep's copy of its file (atomically); called under the driver lock after check_saved_spec."""
-    import yaml
-
-    from models.checkpoint import atomic_write_text
-
-    atomic_write_text(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False))
-
-
 # --- the driver ----------------------------------------------------------------------------------------------------
 
 
@@ -323,6 +243,7 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
               num_gpus: int | None = None, echo: Echo = print) -> SweepOutcome:
     """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_critics(spec)  # every trial would fail at its evaluation otherwise
     with driver_lock(spec.dir()):
         check_saved_spec(spec)
         save_spec(spec, raw_spec)
@@ -344,6 +265,19 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
             echo(f"warning: {problem}")
         return SweepOutcome(counts=state_counts(study), interrupted=interrupted, problems=problems, ran=ran,
                             settled=settled)
+
+
+def check_critics(spec) -> None:
+    """The critics the evaluation will use exist and were trained for the sweep's dataset (raises otherwise)."""
+    from evaluation.run_eval import check_critics_match
+    from search.trial import critics_for
+
+    where = spec.evaluation.get("critics") or spec.dataset
+    try:
+        critics = critics_for(where)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"evaluation.critics: {exc}") from None
+    check_critics_match(critics, spec.dataset)
 
 
 def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) -> tuple[bool, int]:

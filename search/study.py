@@ -10,6 +10,9 @@ next driver settles each of them before asking for anything new (`settle_stale`)
 
 Order of writes everywhere: the row first, then the tell. So a trial that the study calls finished always has a
 row, and `check_agreement` can demand exactly one row per trial with the same state.
+
+The sweep directory also keeps the sweep file it runs (sweep.yaml): `sweep resume NAME` reads it, and a changed
+file on `sweep run` may not change the shape of an existing sweep (`check_saved_spec`). Ray is not imported here.
 """
 from __future__ import annotations
 
@@ -106,24 +109,40 @@ def rows_by_trial(sweep_dir: str | Path) -> dict[int, dict[str, Any]]:
 def row_values(spec, row: Mapping[str, Any]) -> list[float] | None:
     """The objective value(s) a COMPLETE row gives the study, or None when they are missing or not finite."""
     values = [row.get("value_0")] + ([row.get("value_1")] if len(spec.directions) > 1 else [])
-    if any(v is None or not math.isfinite(float(v)) for v in values):
+    if any(_missing(v) or not math.isfinite(float(v)) for v in values):
         return None
     return [float(v) for v in values]
 
 
 def tell_from_row(study: optuna.Study, spec, number: int, row: Mapping[str, Any]) -> TrialState:
-    """Finish a RUNNING trial with what its row says; a COMPLETE row without usable values becomes FAIL."""
+    """Finish a RUNNING trial with what its row says. A COMPLETE row without usable values is rewritten as a FAIL
+    row first (rows and study must agree), then told FAIL."""
     state = TrialState[row["state"]]
     if state == TrialState.COMPLETE:
         values = row_values(spec, row)
         if values is not None:
             study.tell(number, values)
             return state
+        from search.results import write_trial_row
+
         state = TrialState.FAIL
-    if state == TrialState.PRUNED and row.get("last_step") is not None and row.get("last_value") is not None:
+        fixed = {k: v for k, v in row.items() if not _missing(v)}
+        fixed.update(state="FAIL", error="the trial finished without finite objective values "
+                                         f"(value_0={row.get('value_0')!r}, value_1={row.get('value_1')!r})")
+        write_trial_row(spec.dir(), fixed, space=spec.space)
+    if state == TrialState.PRUNED and not _missing(row.get("last_step")) and not _missing(row.get("last_value")):
         _report_once(study, number, float(row["last_value"]), int(row["last_step"]))
     study.tell(number, state=state)
     return state
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or NaT: what a row read back from Parquet holds for an empty cell."""
+    import pandas as pd
+
+    if value is None:
+        return True
+    return not isinstance(value, (list, dict)) and bool(pd.isna(value))
 
 
 def _report_once(study: optuna.Study, number: int, value: float, step: int) -> None:
@@ -174,6 +193,88 @@ def enqueue_warm_start(study: optuna.Study, spec) -> int:
     for params in warm_start_params(spec):
         study.enqueue_trial(params, skip_if_exists=True)
     return len(study.get_trials(deepcopy=False)) - before
+
+
+# --- the sweep file and its saved copy ---------------------------------------------------------------------------
+
+SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)
+# Settings that may change between runs of one sweep: how many trials, how they run, what is seeded.
+FREE_KEYS = ("n_trials", "max_concurrent", "resources", "pruner", "warm_start", "description", "root")
+
+
+def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None):
+    """(spec, raw): the validated SweepSpec (every mistake raises SweepError naming its key) and the mapping it
+    was built from (the file with its name filled in and the overrides applied), which the sweep saves."""
+    import copy
+
+    import yaml
+
+    from search.spec import load_sweep
+
+    spec = load_sweep(path, overrides=overrides)
+    raw = copy.deepcopy(yaml.safe_load(Path(path).read_text()) or {})
+    raw.setdefault("name", Path(path).stem)
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return spec, raw
+
+
+def load_saved_spec(sweep_dir: str | Path):
+    """The spec of an existing sweep from its saved copy (no dataset check: status and reports need no data)."""
+    import yaml
+
+    from search.spec import sweep_from_dict
+
+    path = Path(sweep_dir) / SAVED_SPEC
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a sweep directory (run `humanlike sweep run FILE` first)")
+    raw = yaml.safe_load(path.read_text())
+    raw["root"] = str(Path(sweep_dir).parent)  # where it is now, even if it was moved
+    raw["name"] = Path(sweep_dir).name
+    return sweep_from_dict(raw, check_data=False)
+
+
+def check_saved_spec(spec) -> None:
+    """Refuse a sweep file that changes an existing sweep's shape (its space, objective, sampler, training or
+    evaluation settings, storage): its trials would no longer be comparable. n_trials may change (grow to extend
+    a finished sweep), and so may the execution settings in FREE_KEYS. Raises SweepError naming the key."""
+    from search.errors import SweepError
+
+    if not (spec.dir() / SAVED_SPEC).is_file():
+        return
+    old = load_saved_spec(spec.dir())
+    for key in ("objective", "sampler", "space", "evaluation", "storage"):
+        before, now = getattr(old, key), getattr(spec, key)
+        if before != now:
+            name = "search" if key == "space" else key
+            raise SweepError(f"{name}: the sweep {spec.name!r} in {spec.dir()} was started with {before!r}, the "
+                             f"file now says {now!r}; give the sweep another name to search with other settings")
+    diff = _train_difference(old.train, spec.train)
+    if diff:
+        raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value: "
+                         "give the sweep another name to train with other settings")
+
+
+def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    from models.config import build_config
+    from models.train import _comparable, _first_difference
+
+    return _first_difference(_comparable(build_config(a).to_dict()), _comparable(build_config(b).to_dict()))
+
+
+def save_spec(spec, raw: Mapping[str, Any]) -> None:
+    """Write the sweep's copy of its file (atomically); called under the driver lock after check_saved_spec."""
+    import yaml
+
+    from models.checkpoint import atomic_write_text
+
+    atomic_write_text(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False))
 
 
 # --- one driver per sweep -----------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from search.driver import check_saved_spec, read_sweep_file
+    from search.study import check_saved_spec, read_sweep_file
 
     spec, raw = read_sweep_file(args.sweep_file, _overrides(args))  # every mistake stops here (exit 2)
     check_saved_spec(spec)  # and a changed shape of an existing sweep too
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from search.driver import SAVED_SPEC, check_saved_spec, read_sweep_file
+    from search.study import SAVED_SPEC, check_saved_spec, read_sweep_file
 
     path = Path(args.root or "sweeps") / args.name / SAVED_SPEC
     if not path.is_file():
@@ -112,8 +112,9 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
     print("most human-like configurations:")
     print(best_text(read_results(spec.dir()), 3))
     if outcome.interrupted:
-        print(f"interrupted: continue with `humanlike sweep resume {spec.name}"
-              + (f" --root {args.root}`" if args.root else "`"), file=sys.stderr)
+        root = "" if spec.root == "sweeps" else f" --root {spec.root}"
+        print(f"interrupted: continue with `humanlike sweep resume {spec.name}{root}` (or run the same command "
+              "again)", file=sys.stderr)
         return 130
     return 1 if outcome.problems else 0
 
@@ -127,7 +128,7 @@ def _echo(line: str) -> None:
 
 def _saved(args: argparse.Namespace):
     """The sweep's spec from the copy in its directory (no dataset check: inspection needs no data)."""
-    from search.driver import load_saved_spec
+    from search.study import load_saved_spec
 
     return load_saved_spec(Path(args.root or "sweeps") / args.name)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from search.driver import read_sweep_file, run_sweep
+from search.driver import run_sweep
+from search.study import read_sweep_file
 from search.results import read_results, write_trial_row
 from search.study import check_agreement, load_study, open_study, settle_stale
 from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
@@ -32,9 +34,10 @@ def local_ray():
 @pytest.fixture(scope="module")
 def small_sweep(local_ray, tmp_path_factory, data_dir, critics_dir):
     """Two trials at once on local Ray: the grid's first weight trains and evaluates, the second (1e38) makes
-    the RAE loss infinite at its first step (TrainingDiverged) and must become a FAIL without stopping the sweep."""
+    the RAE loss infinite at its first step (TrainingDiverged) and must become a FAIL without stopping the sweep.
+    Objective pareto: the study has two objectives (the pruning test below covers the single one)."""
     tmp = tmp_path_factory.mktemp("driver")
-    path = sweep_file(tmp, data_dir, critics_dir, name="small",
+    path = sweep_file(tmp, data_dir, critics_dir, name="small", objective="pareto",
                       search={"regularizers": {"prototype": {"choices": [1.0, 1.0e38]}}},
                       sampler={"name": "grid"}, n_trials=2, max_concurrent=2, resources={"cpu": 1, "gpu": 0.5})
     spec, raw = read_sweep_file(path)
@@ -54,7 +57,13 @@ def test_small_sweep_on_local_ray_ends_with_one_row_per_study_trial(small_sweep)
     by_weight = {df.loc[n, "param.w_prototype"]: n for n in df.index}
     ok, bad = by_weight[1.0], by_weight[1.0e38]
     assert states[ok] == TrialState.COMPLETE and states[bad] == TrialState.FAIL
-    assert study.trials[ok].value == pytest.approx(df.loc[ok, "distance"])
+    # The two objectives: each coordinate's deviation from the human point relative to it (SPEC part 0).
+    row = df.loc[ok]
+    expected = [abs(row["originality"] - row["human_originality"]) / row["human_originality"],
+                abs(row["recognizability"] - row["human_recognizability"]) / row["human_recognizability"]]
+    assert study.trials[ok].values == pytest.approx(expected, rel=1e-9)
+    assert [row["value_0"], row["value_1"]] == pytest.approx(expected, rel=1e-9)
+    assert row["distance"] == pytest.approx(math.hypot(*expected), rel=1e-9)
     assert df.loc[bad, "error"].startswith("TrainingDiverged: rae loss became inf")
     assert any(f"trial {bad}: FAIL" in line for line in lines)
     # Both trials ran at the same time (2 slots of 1 CPU and half a logical GPU each).
@@ -91,6 +100,7 @@ BAD = {
                     "search.regularizers.prototype: empty or inverted range"),
     "no_dataset": ({"train": {"data": {"data_dir": "/nonexistent/humanlike-data"}}}, "train.data.data_dir"),
     "changed_shape": ({"search": {"regularizers": {"prototype": {"choices": [1.0, 2.0]}}}}, "search: the sweep"),
+    "changed_objective": ({"objective": "distance"}, "objective: the sweep"),
 }
 
 
@@ -104,10 +114,111 @@ def test_bad_sweep_files_exit_2_before_ray_and_leave_the_sweep_untouched(small_s
             path.write_text(change)
         else:  # the small sweep's own file (same name and root) with one mistake
             top = {"search": {"regularizers": {"prototype": {"choices": [1.0, 1.0e38]}}}, "sampler": {"name": "grid"},
-                   "resources": {"cpu": 1, "gpu": 0.5}, "root": spec.root, **change}
+                   "resources": {"cpu": 1, "gpu": 0.5}, "objective": "pareto", "root": spec.root, **change}
             path = sweep_file(tmp_path / label, data_dir, critics_dir, name="small", **top)
         done = _cli("run", str(path), cwd=tmp_path)
         assert done.returncode == 2, (label, done.stdout, done.stderr)
         assert message in done.stderr, (label, done.stderr)
         assert "Started a local Ray instance" not in done.stderr + done.stdout, label
     assert _hashes(spec.dir()) == before
+
+
+def test_a_trial_stopped_by_the_pruner_is_pruned_with_its_last_value(local_ray, tmp_path, data_dir, critics_dir):
+    # One at a time: trial 0 (learning rate 1e-2) completes; trial 1 (1e-12) leaves its RAE at initialization, so
+    # its held-out reconstruction error after the RAE stage (step 0) is far above trial 0's (about 559 vs 154
+    # here) and the median pruner stops it before the LDM stage.
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="pruned",
+                      search={"regularizers": {"prototype": 1.0}, "params": {"rae.lr": {"choices": [0.01, 1.0e-12]}}},
+                      sampler={"name": "grid"}, n_trials=2, max_concurrent=1,
+                      pruner={"name": "median", "n_startup_trials": 1})
+    spec, raw = read_sweep_file(path)
+    outcome = run_sweep(spec, raw, echo=lambda line: None)
+    assert outcome.problems == [] and outcome.counts["COMPLETE"] == 1 and outcome.counts["PRUNED"] == 1
+    study = load_study(spec)
+    df = read_results(spec.dir()).set_index("trial")
+    first, second = study.trials
+    assert first.state == TrialState.COMPLETE and second.state == TrialState.PRUNED
+    assert second.intermediate_values[0] > first.intermediate_values[0]
+    # Optuna keeps a pruned trial's last intermediate value as its value; its state says it is not an objective.
+    assert second.value == second.intermediate_values[0] and len(second.intermediate_values) == 1
+    row = df.loc[second.number]
+    assert row["state"] == "PRUNED" and row["last_step"] == 0
+    assert row["last_value"] == pytest.approx(second.intermediate_values[0])
+    assert pd.isna(row["originality"]) and pd.isna(row["value_0"])
+    assert "median pruner at step 0" in row["error"]
+    run = Path(row["run_dir"])
+    assert (run / "rae.pt").is_file() and not (run / "ldm.pt").exists()  # stopped before the LDM stage
+
+
+def test_stale_running_trials_are_settled_from_their_rows_or_run_again(tmp_path, data_dir, critics_dir):
+    """What a driver killed at any moment leaves behind, built with the real study and store (no Ray)."""
+    from search.space import suggest
+
+    spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, n_trials=4))
+    study = open_study(spec)
+    trials = [study.ask() for _ in range(4)]
+    params = [suggest(t, spec.space) for t in trials]
+    base = {"sweep": spec.name, "objective": "distance"}
+    write_trial_row(spec.dir(), {**base, "trial": 0, "state": "COMPLETE", "params": params[0], "value_0": 0.25,
+                                 "distance": 0.25}, space=spec.space)
+    write_trial_row(spec.dir(), {**base, "trial": 1, "state": "PRUNED", "params": params[1], "last_step": 0,
+                                 "last_value": 550.0}, space=spec.space)
+    write_trial_row(spec.dir(), {**base, "trial": 2, "state": "COMPLETE", "params": params[2]}, space=spec.space)
+    # trial 3: no row (it was mid-training)
+
+    relaunch, told = settle_stale(open_study(spec), spec)  # a new driver process
+    assert [t.number for t in relaunch] == [3] and relaunch[0].params == params[3]
+    assert told == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}
+    study = load_study(spec)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
+                                                TrialState.RUNNING]
+    assert study.trials[0].value == 0.25 and study.trials[1].intermediate_values == {0: 550.0}
+
+    assert check_agreement(study, spec.dir()) == ["trial 3: still RUNNING in the study"]
+    study.tell(3, state=TrialState.FAIL)
+    assert check_agreement(study, spec.dir()) == ["trial 3: FAIL in the study but has no result row"]
+    write_trial_row(spec.dir(), {**base, "trial": 3, "state": "PRUNED", "params": params[3]}, space=spec.space)
+    write_trial_row(spec.dir(), {**base, "trial": 9, "state": "FAIL", "params": params[3]}, space=spec.space)
+    assert check_agreement(study, spec.dir()) == ["trial 3: FAIL in the study, PRUNED in its row",
+                                                  "trial 9: has a result row but is not in the study"]
+
+
+def test_a_restarted_driver_does_not_replay_the_first_proposals(tmp_path, data_dir, critics_dir):
+    from search.space import suggest
+
+    spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, n_trials=4))
+    first = open_study(spec)
+    a = suggest(first.ask(), spec.space)
+    b = suggest(open_study(spec).ask(), spec.space)  # the next driver, same sampler seed in the file
+    assert a != b
+
+
+def test_one_driver_per_sweep_and_a_torn_journal_line_is_repaired(tmp_path, data_dir, critics_dir):
+    from search.errors import SweepError
+    from search.study import JOURNAL, driver_lock
+
+    spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir))
+    study = open_study(spec)
+    study.tell(study.ask(), 1.0)
+    with (spec.dir() / JOURNAL).open("ab") as f:
+        f.write(b'{"op_code": 4, "worker_id": "x", "study_id"')  # a driver killed inside an append
+    with driver_lock(spec.dir()):
+        with pytest.raises(SweepError, match="another driver"):
+            with driver_lock(spec.dir()):
+                pass
+        study = load_study(spec)
+        study.tell(study.ask(), 2.0)  # the journal takes appends again
+    assert [t.value for t in load_study(spec).trials] == [1.0, 2.0]
+
+
+def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, data_dir, critics_dir):
+    from search.space import suggest
+    from search.study import enqueue_warm_start
+
+    warm = {"configs": [{"w_prototype": 1.0}, {"w_prototype": 5.0}]}
+    spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, n_trials=4, warm_start=warm))
+    study = open_study(spec)
+    assert enqueue_warm_start(study, spec) == 2
+    assert enqueue_warm_start(open_study(spec), spec) == 0  # the next driver run does not enqueue them again
+    first = [suggest(study.ask(), spec.space) for _ in range(3)]
+    assert first[:2] == [{"w_prototype": 1.0}, {"w_prototype": 5.0}] and first[2] not in first[:2]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from search.driver import read_sweep_file
+from search.study import read_sweep_file
 from search.results import trial_path
 from search.trial import TrialPruned, run_trial, trial_config, trial_dir
 
