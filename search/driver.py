@@ -42,6 +42,7 @@ from search.study import (
 from search.trial import base_row, pruning_value, run_trial, trial_config
 
 Echo = Callable[[str], None]
+FAIL_FAST = 3  # the first trials of a driver run that, failing with one identical error, stop the run
 
 
 @dataclass
@@ -51,6 +52,7 @@ class SweepOutcome:
     problems: list[str]  # study/rows disagreements (empty when they agree)
     ran: int = 0  # trials that ended during this driver run
     settled: dict[str, int] = field(default_factory=dict)  # stale trials told from their rows at start
+    aborted: str | None = None  # why the driver stopped early on its own (every trial failing the same way)
 
 
 # --- the Ray side: the trainable ----------------------------------------------------------------------------------
@@ -92,8 +94,11 @@ class StudySearcher(Searcher):
         self.study, self.spec, self.raw, self.echo = study, spec, dict(raw_spec), echo
         self.pending = list(relaunch)  # stale RUNNING trials of a dead driver, oldest first
         self.live: dict[str, _Live] = {}  # Tune trial id -> the study trial it runs
-        self.stopping = False  # set by SIGINT/SIGTERM: launch nothing more, stop what runs
+        self.stopping = False  # set by SIGINT/SIGTERM or abort: launch nothing more, stop what runs
+        self.signalled = False  # stopping because of a signal (not an abort)
+        self.aborted: str | None = None
         self.ended: dict[str, int] = {}
+        self.first_ends: list[tuple[str, str]] = []  # (state, error) of the first trials that end in this run
         self.threads = max(1, int(spec.resources["cpu"]))  # torch threads = the trial's cpu share
         self.pruning = spec.pruner["name"] != "none"
         self.tune_trials: dict[str, Any] = {}  # Tune Trial objects, filled by TrialCatalog (error files)
@@ -196,6 +201,14 @@ class StudySearcher(Searcher):
 
     def _ended(self, number: int, state: str, row: Mapping[str, Any]) -> None:
         self.ended[state] = self.ended.get(state, 0) + 1
+        if len(self.first_ends) < FAIL_FAST:
+            self.first_ends.append((state, str(row.get("error") or "")))
+            states, errors = {s for s, _ in self.first_ends}, {e for _, e in self.first_ends}
+            if len(self.first_ends) == FAIL_FAST and states == {"FAIL"} and len(errors) == 1:
+                # The same error every time is the environment (data, critics, disk), not the configurations:
+                # stop before it uses up the sweep's trial budget.
+                self.aborted = f"the first {FAIL_FAST} trials all failed with: {errors.pop()}"
+                self.stopping = True
         if state == "COMPLETE":
             detail = " ".join(f"{k} {row[k]:.4g}" for k in ("originality", "recognizability", "distance")
                               if row.get(k) is not None)
@@ -254,17 +267,21 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
         if settled:
             echo("settled from result rows: " + ", ".join(f"{n} {s}" for s, n in settled.items()))
         todo = len(relaunch) + max(0, spec.n_trials - n_finished(study))
-        interrupted, ran = False, 0
+        searcher = None
         if todo:
             echo(f"sweep {spec.name}: {n_finished(study)}/{spec.n_trials} finished, {len(relaunch)} to continue, "
                  f"{max(0, spec.n_trials - n_finished(study) - len(relaunch))} new; results in {spec.dir()}")
-            interrupted, ran = _fit(study, spec, raw_spec, relaunch, address=address, num_cpus=num_cpus,
-                                    num_gpus=num_gpus, echo=echo)
+            searcher = _fit(study, spec, raw_spec, relaunch, address=address, num_cpus=num_cpus,
+                            num_gpus=num_gpus, echo=echo)
+            if searcher.aborted:
+                echo(f"stopped: {searcher.aborted}")
+        interrupted = searcher is not None and searcher.stopping
         problems = [] if interrupted else check_agreement(study, spec.dir())
         for problem in problems:
             echo(f"warning: {problem}")
-        return SweepOutcome(counts=state_counts(study), interrupted=interrupted, problems=problems, ran=ran,
-                            settled=settled)
+        return SweepOutcome(counts=state_counts(study), interrupted=interrupted and not searcher.aborted,
+                            problems=problems, ran=sum(searcher.ended.values()) if searcher else 0,
+                            settled=settled, aborted=searcher.aborted if searcher else None)
 
 
 def check_critics(spec) -> None:
@@ -280,7 +297,7 @@ def check_critics(spec) -> None:
     check_critics_match(critics, spec.dataset)
 
 
-def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) -> tuple[bool, int]:
+def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) -> StudySearcher:
     # Tune's own loggers and SIGINT handler are off: the study and the rows are the record, and the driver's
     # handler below decides what a signal means.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
@@ -298,9 +315,9 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def stop(signum, frame):
-        if searcher.stopping and signum == signal.SIGINT:
+        if searcher.signalled and signum == signal.SIGINT:
             raise KeyboardInterrupt  # the second Ctrl+C: abort now
-        searcher.stopping = True
+        searcher.stopping = searcher.signalled = True
         echo(f"{signal.Signals(signum).name}: stopping; running trials keep their checkpoints and continue on the "
              "next `humanlike sweep run` / `resume`")
 
@@ -328,7 +345,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
             signal.signal(s, handler)
         if started_ray:
             ray.shutdown()
-    return searcher.stopping, sum(searcher.ended.values())
+    return searcher
 
 
 def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:

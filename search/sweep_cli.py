@@ -111,6 +111,10 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
     print(f"sweep {spec.name}: {counts or 'no trials'}; results in {spec.dir() / 'results'}")
     print("most human-like configurations:")
     print(best_text(read_results(spec.dir()), 3))
+    if outcome.aborted:
+        print(f"stopped early: {outcome.aborted}; fix the cause, then give the sweep a new name (its failed trials "
+              "count towards n_trials) or raise n_trials", file=sys.stderr)
+        return 1
     if outcome.interrupted:
         root = "" if spec.root == "sweeps" else f" --root {spec.root}"
         print(f"interrupted: continue with `humanlike sweep resume {spec.name}{root}` (or run the same command "

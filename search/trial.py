@@ -60,11 +60,14 @@ def trial_config(spec, raw_spec: Mapping[str, Any], number: int, params: Mapping
     train = train_config_for(spec, params).to_dict()
     if train["data"]["data_dir"]:
         train["data"]["data_dir"] = str(Path(train["data"]["data_dir"]).expanduser().resolve())
+    evaluation = evaluation_for(spec, params)
+    if evaluation.get("critics") and Path(evaluation["critics"]).expanduser().is_dir():  # a directory, not a name
+        evaluation["critics"] = str(Path(evaluation["critics"]).expanduser().resolve())
     # The trial rebuilds the spec for its row (space, objective); warm-start sources are the driver's business.
     raw = {k: v for k, v in raw_spec.items() if k != "warm_start"}
     return {
         "spec": raw, "sweep": spec.name, "sweep_dir": str(sweep_dir), "trial": int(number), "params": dict(params),
-        "train": train, "evaluation": evaluation_for(spec, params),
+        "train": train, "evaluation": evaluation,
         "run_dir": str(trial_dir(sweep_dir, number) / "run"), "threads": max(1, int(threads)),
     }
 

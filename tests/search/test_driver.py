@@ -222,3 +222,18 @@ def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, d
     assert enqueue_warm_start(open_study(spec), spec) == 0  # the next driver run does not enqueue them again
     first = [suggest(study.ask(), spec.space) for _ in range(3)]
     assert first[:2] == [{"w_prototype": 1.0}, {"w_prototype": 5.0}] and first[2] not in first[:2]
+
+
+def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path, data_dir, critics_dir):
+    # Every configuration diverges at the first step (a fixed prototype weight of 1e38): after three identical
+    # failures the driver stops instead of spending the whole budget on them.
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="broken", n_trials=6, max_concurrent=1,
+                      train={"rae": {"epochs": 1, "regularizers": {"prototype": 1.0e38}}},
+                      search={"params": {"guidance": {"low": 0.5, "high": 2.0}}})
+    spec, raw = read_sweep_file(path)
+    lines: list[str] = []
+    outcome = run_sweep(spec, raw, echo=lines.append)
+    assert outcome.aborted and "the first 3 trials all failed with: TrainingDiverged" in outcome.aborted
+    assert outcome.counts["FAIL"] == 3 and outcome.counts["COMPLETE"] == 0 and outcome.counts["RUNNING"] == 0
+    assert sorted(read_results(spec.dir())["state"]) == ["FAIL"] * 3
+    assert any(line.startswith("stopped: the first 3 trials") for line in lines)
