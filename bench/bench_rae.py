@@ -24,6 +24,10 @@ sys.path.insert(0, str(ROOT))
 from models.augment import two_views  # noqa: E402
 from models.rae import Decoder, Encoder, RegularizedAE  # noqa: E402
 
+# The paper trainer (LM's train_RAE.py) on this 2-core CPU, batch 128, 2 threads: img/s, medians of 3 processes
+# (shared/notes/reference_speed.md, table 0). Only these four settings were timed there.
+REFERENCE = {"none": 717, "prototype": 675, "simclr": 335, "barlow": 561, "bare": 752}
+
 SETTINGS = {
     "none": {}, "kl": {"kl": 1.0}, "vq": {"vq": 1.0}, "classification": {"classification": 1.0},
     "prototype": {"prototype": 1.0}, "simclr": {"simclr": 1.0}, "barlow": {"barlow": 1.0},
@@ -107,10 +111,13 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     aug_rate = rate(lambda: two_views(x, generator=g), **kw)
     print(f"augmentation, two views of a batch of {args.batch}: {1e3 * args.batch / aug_rate:.1f} ms")
-    print(f"{'setting':<18}{'img/s':>8}{'bare img/s':>12}{'/ bare':>8}{'/ none':>8}")
+    print(f"{'setting':<18}{'img/s':>8}{'bare img/s':>12}{'/ bare':>8}{'/ none':>8}{'LM img/s':>10}{'x LM':>7}")
     for name, (r, b, ratio) in results.items():
         vs_none = f"{ratio / results['none'][2]:8.2f}" if "none" in results else f"{'-':>8}"
-        print(f"{name:<18}{r:8.0f}{b:12.0f}{ratio:8.2f}{vs_none}")
+        ref = REFERENCE.get(name)
+        vs_ref = f"{ref:10d}{r / ref:7.2f}" if ref else f"{'-':>10}{'-':>7}"
+        print(f"{name:<18}{r:8.0f}{b:12.0f}{ratio:8.2f}{vs_none}{vs_ref}")
+    print(f"LM's bare network step: {REFERENCE['bare']} img/s (ours above, 'bare img/s', is the same layers in NHWC)")
 
 
 if __name__ == "__main__":
