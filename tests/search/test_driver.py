@@ -1,4 +1,7 @@
-"""The driver on a real local Ray, a real Optuna journal and real Parquet rows; study/rows reconciliation."""
+"""The driver on a real local Ray, a real Optuna journal and real Parquet rows; study/rows reconciliation.
+
+The default run has one Ray sweep (two trials at once); the pruning and fail-fast sweeps are marked slow.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -123,6 +126,7 @@ def test_bad_sweep_files_exit_2_before_ray_and_leave_the_sweep_untouched(small_s
     assert _hashes(spec.dir()) == before
 
 
+@pytest.mark.slow  # a second Ray sweep: about 45 s on a busy 2-core machine
 def test_a_trial_stopped_by_the_pruner_is_pruned_with_its_last_value(local_ray, tmp_path, data_dir, critics_dir):
     # One at a time: trial 0 (learning rate 1e-2) completes; trial 1 (1e-12) leaves its RAE at initialization, so
     # its held-out reconstruction error after the RAE stage (step 0) is far above trial 0's (about 559 vs 154
@@ -224,6 +228,7 @@ def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, d
     assert first[:2] == [{"w_prototype": 1.0}, {"w_prototype": 5.0}] and first[2] not in first[:2]
 
 
+@pytest.mark.slow  # a third Ray sweep: about 35 s on a busy 2-core machine
 def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path, data_dir, critics_dir):
     # Every configuration diverges at the first step (a fixed prototype weight of 1e38): after three identical
     # failures the driver stops instead of spending the whole budget on them.
