@@ -49,6 +49,9 @@ def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, hu
     """
     n_classes = exemplars.shape[0]
     flat, labels = _flatten(samples, labels, n_classes)  # (N, H, W), (N,)
+    if flat.is_floating_point() and not torch.isfinite(flat).all():
+        # a diverged model: binarizing would silently turn NaN into blank paper
+        raise ValueError(f"samples contain NaN or inf ({int((~torch.isfinite(flat)).sum())} values)")
     f, f_ex = critics.features(flat), critics.features(exemplars)  # (N, 256), (C, 256)
     e, e_ex = critics.embeddings(flat), critics.embeddings(exemplars)  # (N, 128), (C, 128)
     tasks = evaluation_tasks(n_classes, n_way=N_WAY, tasks_per_class=tasks_per_class, seed=task_seed)

@@ -39,8 +39,11 @@ def human_point_of(critics, imageset) -> dict:
     return _point(result, test_source(imageset.name), imageset.fingerprint())
 
 
-def lake2015_point(critics, data_dir) -> dict:
-    """The Lake et al. 2015 human point (Omniglot critics only)."""
+def lake2015_point(critics, data_dir, *, train_classes=None) -> dict:
+    """The Lake et al. 2015 human point (Omniglot critics only).
+
+    train_classes: the dataset's training class names; given, the point records how many of the 50 targets the
+    critics were trained on (0 with the default recipe, which leaves them out)."""
     from evaluation.lake2015 import load_lake2015
 
     if critics.dataset != "omniglot":
@@ -49,8 +52,10 @@ def lake2015_point(critics, data_dir) -> dict:
     lake = load_lake2015(data_dir)
     result = evaluate_samples(lake.drawings, lake.exemplars, critics)
     point = _point(result, "lake2015", "")
-    excluded = set(critics.manifest.get("training", {}).get("excluded_classes", []))
-    point["classes_unseen_by_critics"] = all(c in excluded for c in lake.classes) or None
+    if train_classes is not None:
+        excluded = set(critics.manifest.get("training", {}).get("excluded_classes", []))
+        seen = set(train_classes) - excluded
+        point["classes_seen_in_critic_training"] = sum(c in seen for c in lake.classes)
     return point
 
 
@@ -87,7 +92,8 @@ def human_points(critics, imageset, *, data_dir=None, refresh: bool = False) -> 
     points[key] = mine[key]
     if imageset.name == "omniglot" and data_dir is not None:
         if refresh or "lake2015" not in mine:
-            mine["lake2015"], changed = lake2015_point(critics, data_dir), True
+            mine["lake2015"] = lake2015_point(critics, data_dir, train_classes=imageset.train_classes)
+            changed = True
         points["lake2015"] = mine["lake2015"]
     if changed and path is not None:
         cache[critics.hash] = mine

@@ -149,10 +149,10 @@ def maps_for_run(run_dir, *, classes: Sequence[int], samples: int = 4, records: 
     results = {"a": _maps_of(run_dir, classes, imageset, **kw)}
     if compare:
         results["b"] = _maps_of(compare, classes, imageset, **kw)
+    out.mkdir(parents=True, exist_ok=True)
     for key, res in results.items():
         stem = "maps" if key == "a" else "maps_compare"
-        np.savez_compressed(out.mkdir(parents=True, exist_ok=True) or out / f"{stem}.npz", classes=np.array(classes),
-                            exemplars=exemplars, **res)
+        np.savez_compressed(out / f"{stem}.npz", classes=np.array(classes), exemplars=exemplars, **res)
         summary[f"{stem}_png"] = str(save_heatmaps(exemplars, res["maps"], out / f"{stem}.png", names=names))
     if compare:
         summary["spearman"] = spearman_compare(results["a"]["maps"], results["b"]["maps"])

@@ -78,6 +78,6 @@ class ProtoCritic(_Critic):
 
 
 @torch.no_grad()
-def embed_in_batches(fn, images: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+def embed_in_batches(fn, images: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
     """fn over (B, 1, S, S) preprocessed images in batches (eval-mode critics) -> concatenated outputs."""
     return torch.cat([fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])

@@ -65,13 +65,14 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
-                 seed: int = 0, critics=None, data_dir=None, normalization: str = "relative",
+                 seed: int = 0, critics=None, data_dir=None, normalization: str = "relative", imageset=None,
                  log: Callable[[str], None] | None = None) -> tuple[dict, Path]:
     """Evaluate a finished run; returns the result dict and the JSON path written in run_dir.
 
     sampler/steps/guidance default to the run's `sample` config (DDPM over all steps, w = 1 unless it says
     otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
-    dataset. data_dir: overrides the run's data directory.
+    dataset. data_dir: overrides the run's data directory. imageset: the run's dataset already in memory (a
+    sweep worker passes its cached copy); every test class is evaluated, whatever subset the run trained on.
     """
     from evaluation.critics import load_critics
     from evaluation.evaluate import evaluate_samples
@@ -89,8 +90,12 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
         critics = load_critics(critics or dataset)
     check_critics_match(critics, dataset)  # before the data and the models are loaded
     data_dir = data_dir or config.data.data_dir
-    imageset = load_dataset(dataset, data_dir=data_dir)
-    check_critics_match(critics, dataset, imageset.fingerprint())
+    if imageset is None:
+        imageset = load_dataset(dataset, data_dir=data_dir)
+    elif imageset.name != dataset:
+        raise ValueError(f"{run_dir}: the run is on {dataset!r}, the imageset passed is {imageset.name!r}")
+    fingerprint = imageset.fingerprint()
+    check_critics_match(critics, dataset, fingerprint)
     run = _load_run_checked(run_dir, config)
     check_latent_sizes(config, run.ae, run.ldm, run_dir)
 
@@ -115,7 +120,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     result["distance_to_human_by_source"] = {
         src: _distance(result, p, normalization) for src, p in points.items()}
     result.update(
-        run_dir=str(run_dir), dataset=dataset, data_fingerprint=imageset.fingerprint(),
+        run_dir=str(run_dir), dataset=dataset, data_fingerprint=fingerprint,
         latent_size=config.latent_size, regularizers=config.rae.active, seed_of_run=config.seed,
         sampler=sampler, steps=n_steps, guidance=guidance, seed=seed, per_class=per_class,
         human_points=points, generate_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
