@@ -7,7 +7,8 @@ directories and result rows; Tune's experiment directory is disposable: every dr
 <sweep dir>/tune/<session> and never restores one.
 
     run_sweep
-      driver_lock                 one driver per sweep (search/study.py)
+      check_critics               the evaluation's critics exist for the dataset (before anything is written)
+      driver_lock                 one driver per sweep (search/study.py); check_saved_spec, save_spec
       settle_stale                RUNNING trials of a dead driver: tell from their row, or run them again
       Tuner(fit)                  StudySearcher.suggest: stale trials first (same number and params), then
                                   study.ask() (enqueued warm starts come first there) until n_trials are finished
@@ -15,6 +16,9 @@ directories and result rows; Tune's experiment directory is disposable: every dr
       on_trial_complete           the row exists (written by the trial) -> tell it;  pruned -> PRUNED row, tell;
                                   Ray error -> FAIL row, tell;  stopped by SIGINT/SIGTERM -> nothing: RUNNING stays
       check_agreement             one row per trial, same state (a warning if not)
+
+A run whose first FAIL_FAST trials all fail with one identical error stops early (a broken environment would
+otherwise use up the trial budget); single failures are data and the sweep goes on.
 
 Signals: the first SIGINT or SIGTERM stops launching and stops the running trials at once (their checkpoints stay:
 the next run continues them); a second SIGINT aborts. SIGKILL needs nothing: the next run settles.
@@ -142,7 +146,9 @@ class StudySearcher(Searcher):
             return False  # Optuna neither records intermediate values nor prunes in multi-objective studies
         if step not in self.study._storage.get_trial(live.trial._trial_id).intermediate_values:
             live.trial.report(value, step)
-        if self.pruning and live.trial.should_prune():
+        # Not after the last LDM epoch: the training is paid for, and only the evaluation gives the real value.
+        last_epoch = step >= live.config["train"]["ldm"]["epochs"]
+        if self.pruning and not last_epoch and live.trial.should_prune():
             live.pruned = True
             self.echo(f"trial {live.number}: pruned at step {step} (value {value:.4g})")
             return True
@@ -302,7 +308,6 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
     # handler below decides what a signal means.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import logging
 
     import ray

@@ -104,12 +104,21 @@ def run_trial(config: dict[str, Any], reporter: Reporter | None = None) -> dict[
 def _run_locked(config: dict[str, Any], spec, reporter: Reporter | None) -> dict[str, Any]:
     import torch
 
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"started_at": _now()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(config.get("threads") or 1)))  # the trial's CPU share
+    try:
+        return _train_and_evaluate(config, spec, reporter, row, t0)
+    finally:
+        torch.set_num_threads(threads)  # a caller running trials in its own process keeps its setting
+
+
+def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None, row: dict[str, Any],
+                        t0: float) -> dict[str, Any]:
     from models.config import config_from_dict
     from search.spec import objective_values
 
-    t0 = time.perf_counter()
-    row: dict[str, Any] = {"started_at": _now()}
-    torch.set_num_threads(max(1, int(config.get("threads") or 1)))
     cfg = config_from_dict(config["train"])
     tracker = _LastValue(reporter)
     row.update(base_row(spec, config, cfg))
@@ -205,7 +214,7 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg) -> dict[str, Any]
     return {"originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],
             "human_recognizability": human["recognizability"], "critics": critics.hash,
-            "threshold": critics.threshold}
+            "threshold": critics.threshold, "sampler_steps": result["steps"]}  # the steps really run (DDPM: T)
 
 
 def critics_for(where: str):

@@ -76,7 +76,7 @@ def critics_dir(request, data_dir) -> str:
 
 def _config(tmp_path, data_dir, critics, params, **top):
     spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics, **top))
-    return spec, trial_config(spec, raw, 0, params, threads=2)
+    return spec, trial_config(spec, raw, 0, params, threads=1)
 
 
 def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, critics_dir):
@@ -96,6 +96,7 @@ def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, criti
     assert row["wall_rae_s"] > 0 and row["wall_ldm_s"] > 0 and row["wall_eval_s"] > 0
     assert row["wall_total_s"] >= row["wall_rae_s"] + row["wall_ldm_s"] + row["wall_eval_s"]
     assert row["peak_rss_mb"] > 100  # torch and the data set alone take more than that
+    assert row["sampler"] == "ddim" and row["sampler_steps"] == 2 and row["guidance"] == 1.0
 
     stored = pd.read_parquet(trial_path(spec.dir(), 0))
     assert len(stored) == 1 and stored.loc[0, "state"] == "COMPLETE"
