@@ -5,7 +5,12 @@ Heavy modules (torch, ray, optuna) are imported inside the command handlers, so 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# Before torch is imported anywhere: spinning OpenMP threads make torch many times slower when cores are shared
+# (concurrent trials, other processes); passive waiting costs nothing on an idle machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# OpenMP threads that spin while waiting make torch 7-100x slower when the 2 cores are shared (measured on this
+# machine with several processes running); passive waiting costs nothing on an idle machine. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
