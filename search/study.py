@@ -198,8 +198,10 @@ def enqueue_warm_start(study: optuna.Study, spec) -> int:
 # --- the sweep file and its saved copy ---------------------------------------------------------------------------
 
 SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)
+# Settings that define what a sweep's trials are (with `train`): changing them needs a new sweep.
+SHAPE_KEYS = ("objective", "space", "evaluation", "storage")
 # Settings that may change between runs of one sweep: how many trials, how they run, what is seeded.
-FREE_KEYS = ("n_trials", "max_concurrent", "resources", "pruner", "warm_start", "description", "root")
+FREE_KEYS = ("n_trials", "max_concurrent", "resources", "pruner", "warm_start", "description", "root", "sampler")
 
 
 def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None):
@@ -241,20 +243,25 @@ def load_saved_spec(sweep_dir: str | Path):
 
 
 def check_saved_spec(spec) -> None:
-    """Refuse a sweep file that changes an existing sweep's shape (its space, objective, sampler, training or
-    evaluation settings, storage): its trials would no longer be comparable. n_trials may change (grow to extend
-    a finished sweep), and so may the execution settings in FREE_KEYS. Raises SweepError naming the key."""
+    """Refuse a sweep file that changes an existing sweep's shape (SHAPE_KEYS, the training settings): its trials
+    would no longer be comparable. n_trials may change (grow to extend a finished sweep), and so may the
+    execution settings in FREE_KEYS and the sampler (e.g. random first, then TPE; but not to or from grid, whose
+    trials claim grid points). Raises SweepError naming the key."""
     from search.errors import SweepError
 
     if not (spec.dir() / SAVED_SPEC).is_file():
         return
     old = load_saved_spec(spec.dir())
-    for key in ("objective", "sampler", "space", "evaluation", "storage"):
-        before, now = getattr(old, key), getattr(spec, key)
-        if before != now:
-            name = "search" if key == "space" else key
-            raise SweepError(f"{name}: the sweep {spec.name!r} in {spec.dir()} was started with {before!r}, the "
-                             f"file now says {now!r}; give the sweep another name to search with other settings")
+
+    def refuse(key: str, before: Any, now: Any) -> None:
+        raise SweepError(f"{key}: the sweep {spec.name!r} in {spec.dir()} was started with {before!r}, the file "
+                         f"now says {now!r}; give the sweep another name to search with other settings")
+
+    for key in SHAPE_KEYS:
+        if getattr(old, key) != getattr(spec, key):
+            refuse("search" if key == "space" else key, getattr(old, key), getattr(spec, key))
+    if (old.sampler.name == "grid") != (spec.sampler.name == "grid"):
+        refuse("sampler.name", old.sampler.name, spec.sampler.name)
     diff = _train_difference(old.train, spec.train)
     if diff:
         raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value: "

@@ -242,3 +242,29 @@ def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path,
     assert outcome.counts["FAIL"] == 3 and outcome.counts["COMPLETE"] == 0 and outcome.counts["RUNNING"] == 0
     assert sorted(read_results(spec.dir())["state"]) == ["FAIL"] * 3
     assert any(line.startswith("stopped: the first 3 trials") for line in lines)
+
+
+def test_a_changed_sweep_file_may_grow_but_not_change_shape(tmp_path, data_dir, critics_dir):
+    from search.errors import SweepError
+    from search.study import check_saved_spec, save_spec
+
+    spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="shape"))
+    save_spec(spec, raw)
+    for allowed in ({"n_trials": 9}, {"max_concurrent": 1, "resources": {"cpu": 2}}, {"sampler": "random"},
+                    {"pruner": {"name": "median"}}, {"train": {"data": {"data_dir": str(data_dir) + "/"}}}):
+        check_saved_spec(read_sweep_file(sweep_file(tmp_path / "ok", data_dir, critics_dir, name="shape",
+                                                    root=spec.root, **allowed))[0])
+    for change, key in (({"train": {"rae": {"epochs": 2}}}, "train.rae.epochs: 1 before, 2 now"),
+                        ({"evaluation": {"sampler": "ddim", "steps": 3, "critics": critics_dir}}, "evaluation: "),
+                        ({"search": {"regularizers": {"barlow": {"low": 0.1, "high": 10.0}}}}, "search: ")):
+        changed = read_sweep_file(sweep_file(tmp_path / "bad", data_dir, critics_dir, name="shape", root=spec.root,
+                                             **change))[0]
+        with pytest.raises(SweepError, match=key.replace(".", r"\.")):
+            check_saved_spec(changed)
+
+    grid = {"search": {"regularizers": {"prototype": {"choices": [1.0, 2.0]}}}}
+    spec, raw = read_sweep_file(sweep_file(tmp_path / "g", data_dir, critics_dir, name="grid", sampler="grid", **grid))
+    save_spec(spec, raw)
+    to_tpe = read_sweep_file(sweep_file(tmp_path / "g2", data_dir, critics_dir, name="grid", root=spec.root, **grid))
+    with pytest.raises(SweepError, match="sampler.name: the sweep 'grid'"):
+        check_saved_spec(to_tpe[0])
