@@ -308,6 +308,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
     # handler below decides what a signal means.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new engine prints its tables even at verbose=0
     import logging
 
     import ray
@@ -360,7 +361,10 @@ def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=False)
+        # Workers on other machines do not inherit this process's environment (a local Ray's workers do).
+        keep = ("OMP_WAIT_POLICY", "HUMANLIKE_DATA_DIR")
+        env = {k: os.environ[k] for k in keep if k in os.environ}
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
     else:
         # address='local' always starts a new instance, even when a `ray start` cluster runs here (notes 2c).
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
