@@ -85,6 +85,10 @@ def spearman_compare(maps_a: np.ndarray, maps_b: np.ndarray) -> dict:
         raise ValueError(f"maps must cover the same classes and size, got {maps_a.shape} and {maps_b.shape}")
     a = maps_a.mean(axis=1).reshape(maps_a.shape[0], -1)  # (C, H*W)
     b = maps_b.mean(axis=1).reshape(maps_b.shape[0], -1)
+    constant = [i for i in range(a.shape[0]) if np.ptp(a[i]) == 0 or np.ptp(b[i]) == 0]
+    if constant:  # a decoder that ignores its latent: every pixel's importance is equal and ranks are undefined
+        raise ValueError(f"the maps of class(es) {constant} are constant (the decoder does not depend on its "
+                         "latent there); a rank correlation is undefined")
     rho = [float(spearmanr(x, y).statistic) for x, y in zip(a, b)]  # one call per class, vectorised inside
     return {"per_class": rho, "mean": float(np.mean(rho))}
 

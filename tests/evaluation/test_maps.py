@@ -28,7 +28,7 @@ def _models(latent: int = 8):
     return ae, ldm
 
 
-def test_jvp_equals_full_jacobian_times_score():
+def test_jvp_equals_full_jacobian_times_score(one_thread):
     from torch.func import jvp
 
     ae, ldm = _models()
@@ -44,7 +44,7 @@ def test_jvp_equals_full_jacobian_times_score():
     torch.testing.assert_close(js.reshape(-1), jac @ s[0], rtol=1e-4, atol=1e-6)
 
 
-def test_maps_shape_sign_and_determinism(omniglot):
+def test_maps_shape_sign_and_determinism(omniglot, one_thread):
     ae, ldm = _models()
     ex = omniglot.test_exemplars[:2]
     a = feature_importance_maps(ae, ldm, ex, samples=3, records=10, seed=1)
@@ -68,5 +68,9 @@ def test_spearman_compare_golden(tmp_path):
     assert abs(spearman_compare(m, rng.random((3, 2, 48, 48)))["mean"]) < 0.1
     with pytest.raises(ValueError, match="same classes"):
         spearman_compare(m, m[:2])
+    flat = m.copy()
+    flat[1] = 0.0  # a decoder that ignores its latent gives all-zero maps: no ranks to compare
+    with pytest.raises(ValueError, match=r"class\(es\) \[1\] are constant"):
+        spearman_compare(flat, m)
     png = save_heatmaps((rng.random((3, 48, 48)) * 255).astype(np.uint8), m, tmp_path / "maps.png")
     assert png.stat().st_size > 5000

@@ -1,0 +1,102 @@
+"""`humanlike evaluate` on a tiny real run: the JSON it writes, the mismatch checks, and the figures from it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from evaluation.run_eval import evaluate_run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, omniglot):
+    """Three RAE epochs and one LDM epoch on 20 training classes, small widths, T = 100: a real run in a few seconds
+    (after one RAE epoch this small decoder still ignores its latent, and every feature map is zero)."""
+    from models.config import build_config
+    from models.train import train_run
+
+    cfg = build_config({"data": {"dataset": "omniglot", "train_classes": 20}, "rae": {"epochs": 3, "width": 16},
+                        "ldm": {"epochs": 1, "width": 16, "timesteps": 100},
+                        "sample": {"sampler": "ddim", "steps": 4, "grid_classes": 2, "grid_samples": 2}})
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    train_run(cfg, run_dir, data=omniglot, progress=False)
+    return run_dir
+
+
+def test_evaluate_run_writes_json_and_samples(tiny_run, critics, data_dir):
+    result, path = evaluate_run(tiny_run, critics=critics, data_dir=data_dir)
+    assert path.parent == tiny_run and path.name == "evaluation_ddim4_w1_seed0.json"
+    saved = json.loads(path.read_text())
+    for key in ("originality", "recognizability", "distance_to_human", "sampler", "steps", "guidance",
+                "critics_hash", "normalization", "threshold", "human_point"):
+        assert key in saved, key
+    assert saved["sampler"] == "ddim" and saved["steps"] == 4 and saved["guidance"] == 1.0
+    assert saved["critics_hash"] == critics.hash and saved["normalization"] == "relative"
+    assert saved["per_class"] == result["per_class"] and saved["n_samples"] == 150 * 19
+    assert set(saved["distance_to_human_by_source"]) == {"omniglot-test", "lake2015"}
+    with np.load(tiny_run / saved["samples_file"]) as z:
+        assert z["samples"].shape == (150, 19, 48, 48) and z["samples"].dtype == np.uint8
+
+
+def test_evaluate_rejects_critics_of_another_dataset(tiny_run, critics):
+    foreign = dataclasses.replace(critics, manifest={**critics.manifest, "dataset": "quickdraw"})
+    before = sorted(p.name for p in tiny_run.iterdir())
+    with pytest.raises(ValueError, match="trained for 'quickdraw'"):
+        evaluate_run(tiny_run, critics=foreign, sampler="ddim", steps=2, seed=7)
+    assert sorted(p.name for p in tiny_run.iterdir()) == before  # stopped before generating anything
+
+
+def test_evaluate_rejects_a_run_whose_latent_size_does_not_fit(tiny_run, critics, data_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    cfg = yaml.safe_load((broken / "config.yaml").read_text())
+    cfg["rae"]["latent_size"] = 32  # the weights were trained with 64
+    (broken / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match="latent size"):
+        evaluate_run(broken, critics=critics, data_dir=data_dir, sampler="ddim", steps=2, seed=7)
+    assert not list(broken.glob("evaluation_*seed7*"))
+
+
+def test_evaluate_and_figure_commands(tiny_run, critics, data_dir, tmp_path, capsys):
+    from search.cli import main
+
+    code = main(["evaluate", str(tiny_run), "--sampler", "ddim", "--steps", "3", "--guidance", "0.5",
+                 "--data-dir", str(data_dir), "--critics", str(critics.path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "distance to human" in out
+    path = tiny_run / "evaluation_ddim3_w0.5_seed0.json"
+    assert json.loads(path.read_text())["guidance"] == 0.5
+    fig3 = tmp_path / "fig3.png"
+    assert main(["figure", "fig3", str(path), str(tiny_run), "--out", str(fig3)]) == 0
+    fig2 = tmp_path / "fig2.png"
+    assert main(["figure", "fig2", str(tiny_run), "--out", str(fig2), "--classes", "0,1",
+                 "--data-dir", str(data_dir)]) == 0
+    assert fig3.stat().st_size > 10_000 and fig2.stat().st_size > 5_000
+
+
+def test_evaluate_command_bad_run_dir(tmp_path, capsys):
+    from search.cli import main
+
+    assert main(["evaluate", str(tmp_path / "nope")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_maps_command_compares_two_runs(tiny_run, data_dir, tmp_path, capsys, one_thread):
+    from search.cli import main
+
+    out = tmp_path / "maps"
+    code = main(["maps", str(tiny_run), "--classes", "0,3", "--samples", "1", "--records", "5",
+                 "--compare", str(tiny_run), "--out", str(out), "--data-dir", str(data_dir), "--threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["spearman"]["mean"] == pytest.approx(1.0)  # the same model and seed: identical maps
+    with np.load(out / "maps.npz") as z:
+        assert z["maps"].shape == (2, 1, 48, 48) and list(z["classes"]) == [0, 3]
+    assert (out / "maps.png").stat().st_size > 5_000
+    assert main(["maps", str(tiny_run), "--classes", "150", "--data-dir", str(data_dir)]) == 2
+    assert "--classes" in capsys.readouterr().err
