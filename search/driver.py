@@ -314,6 +314,8 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
     import ray
     from ray import tune
 
+    from search.storage import tune_storage
+
     # Tune's end-of-run analysis looks for the logger files switched off above; its warnings are noise here.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     started_ray = _init_ray(address, num_cpus, num_gpus)
@@ -338,7 +340,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
                                         max_concurrent_trials=spec.max_concurrent,
                                         trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
             run_config=tune.RunConfig(
-                name=session, storage_path=str((spec.dir() / "tune").resolve()), verbose=0,
+                name=session, **tune_storage(spec.dir() / "tune"), verbose=0,  # a directory or a bucket
                 stop=PruneStopper(searcher), callbacks=[TrialCatalog(searcher)],
                 # A worker or node that dies is retried (the run dir makes it continue); an exception inside the
                 # trial is not: run_trial turns it into a FAIL row.

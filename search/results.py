@@ -1,8 +1,8 @@
 """The results store: one Parquet file per finished trial, <sweep dir>/results/trial_<number:05d>.parquet.
 
-Each file is written atomically (a temporary file in the same directory, fsync, os.replace), so the store is
-readable while the sweep runs and a killed writer leaves either the old row or the new one, never half of one;
-writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
+Each file is written atomically (a temporary file in the same directory, fsync, os.replace; in a bucket one whole
+object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
+old row or the new one, never half of one; writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
 
 Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_version may be null.
 
@@ -51,6 +51,8 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from search.storage import Location, as_path, read_parquet, write_atomic
+
 SCHEMA_VERSION = 1
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
@@ -74,7 +76,8 @@ COLUMNS = tuple(SCHEMA.names)
 
 
 def trial_path(sweep_dir: str | Path, number: int) -> Path:
-    return Path(sweep_dir) / RESULTS_DIR / f"trial_{number:05d}.parquet"
+    """<sweep dir>/results/trial_<number>.parquet: a Path, or a storage.Location when the sweep is in a bucket."""
+    return as_path(sweep_dir) / RESULTS_DIR / f"trial_{number:05d}.parquet"
 
 
 # --- writing ----------------------------------------------------------------------------------------------------
@@ -178,7 +181,12 @@ def _timestamp(key: str, value: Any) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-def _atomic_write_table(table: pa.Table, path: Path) -> None:
+def _atomic_write_table(table: pa.Table, path: Path | Location) -> None:
+    if isinstance(path, Location):  # one whole object: S3 has no rename, and needs none
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        write_atomic(path, sink.getvalue().to_pybytes())
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -196,15 +204,15 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 
 def read_table(sweep_dir: str | Path) -> pa.Table:
     """All rows of a sweep as one Arrow table sorted by trial (SCHEMA's columns when there are none)."""
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = as_path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep directory not found: {sweep_dir}")
     files = sorted((sweep_dir / RESULTS_DIR).glob("trial_*.parquet"))  # temporaries start with '.'
     return _combine([_read_file(f) for f in files])
 
 
-def _read_file(path: Path) -> pa.Table:
-    table = pq.read_table(path)
+def _read_file(path: Path | Location) -> pa.Table:
+    table = read_parquet(path)
     if "schema_version" not in table.column_names:
         raise ValueError(f"{path}: not a humanlike results file (no schema_version column)")
     versions = set(table.column("schema_version").to_pylist())
@@ -239,7 +247,7 @@ def read_results(sweep_dir: str | Path):
 
 def read_any(path: str | Path):
     """A sweep directory's rows, or an exported Parquet file, as a DataFrame."""
-    path = Path(path)
+    path = as_path(path)
     if path.is_dir():
         return read_results(path)
     return _read_file(path).to_pandas()
@@ -248,7 +256,7 @@ def read_any(path: str | Path):
 def export(sweep_dir: str | Path, out_path: str | Path) -> int:
     """Write every row of the sweep to one Parquet file (atomically); returns the number of rows."""
     table = read_table(sweep_dir)
-    out = Path(out_path)
+    out = as_path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_table(table, out)
     return table.num_rows

@@ -1,7 +1,8 @@
 """A sweep file (YAML) -> a frozen, fully validated SweepSpec.
 
     name: quickstart                 # [a-z0-9_-]+ (default: the file name); results go to <root>/<name>
-    root: sweeps                     # default 'sweeps', relative to the working directory
+    root: sweeps                     # default 'sweeps', relative to the working directory, or a bucket:
+                                     #   s3://bucket/prefix?endpoint_override=host:9000 (search/storage.py)
     description: free text           # optional
     train:                           # a training config as `humanlike train` takes it (models/config.py)
       preset: quick
@@ -16,8 +17,11 @@
     max_concurrent: 2                # trials running at once
     resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
     evaluation: {sampler: ddim, steps: 50, guidance: 1.0}   # defaults: the train config's `sample` section
-    storage: null                    # null: journal file <sweep dir>/study.journal; 'postgresql://...', 'sqlite:///...'
-                                     #   or 'env:VARNAME' (the URL is read from the environment when the sweep runs)
+    storage: null                    # null: journal file <sweep dir>/study.journal; 'journal:/nfs/x.journal' (a
+                                     #   journal file elsewhere: needed when root is a bucket); 'sqlite:///...';
+                                     #   'env:VARNAME' (a database URL read from the environment when the sweep runs:
+                                     #   how a PostgreSQL password stays out of the file); a URL with a password in
+                                     #   it is refused
     pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 0}   # median | percentile | none
     warm_start:                      # trials run first: given configurations and/or the finished trials of an
       configs: [{w_prototype: 1.0, w_barlow: 10.0}]   # earlier sweep (its directory or a Parquet export)
@@ -51,6 +55,7 @@ OBJECTIVES = ("distance", "pareto")
 PRUNERS = ("median", "percentile", "none")
 EVAL_SAMPLERS = ("ddim", "ddpm")
 NORMALIZATIONS = ("relative", "absolute")  # evaluation.metrics.NORMALIZATIONS (kept torch-free here)
+JOURNAL_PREFIX = "journal:"
 STORAGE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "mysql", "mysql+pymysql", "sqlite")
 TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "sampler", "n_trials", "max_concurrent",
             "resources", "evaluation", "storage", "pruner", "warm_start")
@@ -93,8 +98,11 @@ class SweepSpec:
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median", "n_startup_trials": 2,
                                                             "n_warmup_steps": 0})
 
-    def dir(self) -> Path:
-        return Path(self.root) / self.name
+    def dir(self):
+        """<root>/<name>: a Path, or a search.storage.Location when root is a bucket URI."""
+        from search.storage import as_path
+
+        return as_path(self.root) / self.name
 
     @property
     def directions(self) -> list[str]:
@@ -128,14 +136,42 @@ def objective_values(objective: str, *, originality: float, recognizability: flo
 
 
 def resolve_storage(spec: SweepSpec) -> str | None:
-    """The storage URL to open (None: the journal file <sweep dir>/study.journal). Never log the result."""
-    if spec.storage is None or not spec.storage.startswith("env:"):
+    """The database URL to open (None: a journal file, see journal_path). Never log the result: `redact` it."""
+    if spec.storage is None or spec.storage.startswith(JOURNAL_PREFIX):
+        return None
+    if not spec.storage.startswith("env:"):
         return spec.storage
     var = spec.storage[4:]
     url = os.environ.get(var)
     if not url:
-        raise SweepError(f"storage: environment variable {var} is not set (it should hold the database URL)")
+        raise SweepError(f"storage: environment variable {var} is not set (it should hold the database URL, "
+                         "e.g. postgresql://user:password@host:5432/db)")
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in STORAGE_SCHEMES:
+        raise SweepError(f"storage: ${var} holds no database URL (scheme {scheme or '(none)'!r}); expected one of "
+                         f"{', '.join(STORAGE_SCHEMES)}://...")
     return url
+
+
+def journal_path(spec: SweepSpec) -> Path | None:
+    """The study's journal file (None when the study is in a database): <sweep dir>/study.journal by default."""
+    if spec.storage is None:
+        return spec.dir() / "study.journal"
+    if spec.storage.startswith(JOURNAL_PREFIX):
+        return Path(spec.storage[len(JOURNAL_PREFIX):]).expanduser()
+    return None
+
+
+def redact(text: str, url: str | None = None) -> str:
+    """`text` with the password of any 'scheme://user:password@host' in it (and `url`'s own) replaced by ***."""
+    text = _PASSWORD.sub(lambda m: f"{m.group(1)}***@", text)
+    password = _PASSWORD.search(url) if url else None
+    if password and len(password.group(2)) >= 4:  # a driver's message quoting the bare password (shorter ones
+        text = text.replace(password.group(2), "***")  # would blank out ordinary letters of the message)
+    return text
+
+
+_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)@")
 
 
 # --- loading ----------------------------------------------------------------------------------------------------
@@ -146,7 +182,9 @@ def load_sweep(path: str | Path, *, overrides: Mapping[str, Any] | None = None) 
     {'train.data.data_dir': '/data', 'n_trials': 12} (what the CLI's --data-dir / --trials set)."""
     import yaml
 
-    path = Path(path)
+    from search.storage import as_path
+
+    path = as_path(path)  # a sweep's saved copy may be in a bucket (sweep resume --root s3://...)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
     try:
@@ -184,7 +222,7 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
     for key in sorted(set(raw) - set(TOP_KEYS)):
         errors.add(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
     name = errors.run(_name, raw.get("name"))
-    root = errors.run(_string, "root", raw.get("root", "sweeps"))
+    root = errors.run(_root, raw.get("root", "sweeps"))
     description = errors.run(_string, "description", raw.get("description", "") or "")
     objective = errors.run(_choice, "objective", raw.get("objective", "distance"), OBJECTIVES)
     train, train_cfg = errors.run(_train, raw.get("train")) or (None, None)
@@ -205,6 +243,8 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
     resources = errors.run(_resources, raw.get("resources"))
     evaluation = errors.run(_evaluation, raw.get("evaluation"), train_cfg)
     storage = errors.run(_storage, raw.get("storage"))
+    if root is not None and raw.get("storage") in (None, "journal"):  # the default journal, in the sweep dir
+        errors.run(_study_beside, root)
     pruner = errors.run(_pruner, raw.get("pruner"), objective)
     warm = errors.run(_warm_start, raw.get("warm_start"), space, grid)
     errors.raise_if_any()
@@ -226,6 +266,26 @@ def _string(key: str, value: Any) -> str:
     if not isinstance(value, str) or (key == "root" and not value):
         raise SweepError(f"{key}: expected a string, got {value!r}")
     return value
+
+
+def _root(value: Any) -> str:
+    from search.storage import check_uri, is_remote
+
+    root = _string("root", value)
+    if is_remote(root):
+        check_uri(root, "root")
+    return root
+
+
+def _study_beside(root: str) -> None:
+    """A journal file needs a POSIX filesystem (appends under a lock): not in a bucket."""
+    from search.storage import is_remote
+
+    if is_remote(root):
+        raise SweepError(f"storage: the study cannot be a journal file in {root} (an object store cannot append "
+                         "under a lock); use a database, e.g. storage: env:HUMANLIKE_STUDY_DB with "
+                         "HUMANLIKE_STUDY_DB=postgresql://user:password@host/db, or a journal on a shared "
+                         "filesystem: storage: journal:/nfs/sweeps/NAME.journal")
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -388,15 +448,27 @@ def _storage(value: Any) -> str | None:
     if value is None or value == "journal":
         return None
     if not isinstance(value, str):
-        raise SweepError(f"storage: expected null, 'env:VARNAME' or a database URL, got {value!r}")
+        raise SweepError(f"storage: expected null, 'env:VARNAME', 'journal:PATH' or a database URL, got {value!r}")
     if value.startswith("env:"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]):
             raise SweepError(f"storage: {value!r} is not env:VARNAME")
         return value
+    if value.startswith(JOURNAL_PREFIX):
+        from search.storage import is_remote
+
+        path = value[len(JOURNAL_PREFIX):]
+        if not path or is_remote(path):
+            raise SweepError(f"storage: {value!r}: a journal file needs a local or shared (NFS) path, e.g. "
+                             "journal:/nfs/sweeps/NAME.journal")
+        return value
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if scheme not in STORAGE_SCHEMES:
         raise SweepError(f"storage: unsupported URL scheme {scheme or value!r}; use null (a journal file in the "
-                         f"sweep directory), env:VARNAME, or one of {', '.join(STORAGE_SCHEMES)}")
+                         f"sweep directory), journal:PATH, env:VARNAME, or one of {', '.join(STORAGE_SCHEMES)}")
+    match = _PASSWORD.search(value)
+    if match and match.group(2):
+        raise SweepError(f"storage: {redact(value)!r} holds a password, which would be saved with the sweep; put the "
+                         "URL in an environment variable and write storage: env:VARNAME")
     return value
 
 

@@ -28,31 +28,44 @@ import optuna
 from optuna.trial import TrialState
 
 from search.errors import SweepError
+from search.storage import Location, as_path
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 JOURNAL = "study.journal"
 
 
 def open_storage(spec):
-    """The sweep's storage: a journal file in the sweep directory (default) or a database URL."""
-    from search.spec import resolve_storage
+    """The sweep's storage: a journal file (default: in the sweep directory; or storage: journal:PATH) or a
+    database URL. A database that cannot be opened raises SweepError, its message free of the password."""
+    from search.spec import journal_path, redact, resolve_storage
 
     url = resolve_storage(spec)
     if url is None:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        path = spec.dir() / JOURNAL
+        path = journal_path(spec)
+        if not isinstance(path, Path):  # sweep_from_dict refuses it; a spec built by hand might not
+            raise SweepError(f"storage: the study cannot be a journal file in {path}; use a database or journal:PATH")
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    # No heartbeat: it only works with study.optimize, and this driver settles stale trials itself.
-    return optuna.storages.RDBStorage(url)
+    if url.startswith("postgresql://"):  # psycopg 3 (the 'postgres' extra), whatever SQLAlchemy's default driver
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        # No heartbeat: it only works with study.optimize, and this driver settles stale trials itself.
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types, some quoting the URL
+        raise SweepError(f"storage: cannot open the study database ({spec.storage}): "
+                         f"{redact(f'{type(exc).__name__}: {exc}', url)}") from None
 
 
 def open_study(spec, storage=None) -> optuna.Study:
     """Create the sweep's study, or load it (sampler and pruner are rebuilt in every driver process)."""
     from search.samplers import make_pruner, make_sampler
+    from search.spec import JOURNAL_PREFIX, journal_path
 
+    if storage is None and (spec.storage or "").startswith(JOURNAL_PREFIX):
+        repair_journal(journal_path(spec))  # driver_lock repairs only the default journal (one file per sweep)
     storage = storage if storage is not None else open_storage(spec)
     study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
                                 pruner=make_pruner(spec), directions=spec.directions, load_if_exists=True)
@@ -70,10 +83,11 @@ def open_study(spec, storage=None) -> optuna.Study:
 
 def load_study(spec) -> optuna.Study:
     """An existing study, read-only use (status, best): no sampler work, no driver lock needed."""
-    from search.spec import resolve_storage
+    from search.spec import journal_path
 
-    if resolve_storage(spec) is None and not (spec.dir() / JOURNAL).is_file():
-        raise FileNotFoundError(f"{spec.dir() / JOURNAL}: no study yet (run the sweep first)")
+    journal = journal_path(spec)
+    if journal is not None and not journal.is_file():
+        raise FileNotFoundError(f"{journal}: no study yet (run the sweep first)")
     try:
         return optuna.load_study(study_name=spec.name, storage=open_storage(spec))
     except KeyError:
@@ -99,7 +113,7 @@ def rows_by_trial(sweep_dir: str | Path) -> dict[int, dict[str, Any]]:
     """Every result row of a sweep as {trial number: row}."""
     from search.results import read_results
 
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = as_path(sweep_dir)
     if not sweep_dir.is_dir():
         return {}
     df = read_results(sweep_dir)
@@ -214,8 +228,8 @@ def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None
     from search.spec import load_sweep
 
     spec = load_sweep(path, overrides=overrides)
-    raw = copy.deepcopy(yaml.safe_load(Path(path).read_text()) or {})
-    raw.setdefault("name", Path(path).stem)
+    raw = copy.deepcopy(yaml.safe_load(as_path(path).read_text()) or {})
+    raw.setdefault("name", as_path(path).stem)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -233,12 +247,13 @@ def load_saved_spec(sweep_dir: str | Path):
 
     from search.spec import sweep_from_dict
 
-    path = Path(sweep_dir) / SAVED_SPEC
+    sweep_dir = as_path(sweep_dir)
+    path = sweep_dir / SAVED_SPEC
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a sweep directory (run `humanlike sweep run FILE` first)")
     raw = yaml.safe_load(path.read_text())
-    raw["root"] = str(Path(sweep_dir).parent)  # where it is now, even if it was moved
-    raw["name"] = Path(sweep_dir).name
+    raw["root"] = str(sweep_dir.parent)  # where it is now, even if it was moved
+    raw["name"] = sweep_dir.name
     return sweep_from_dict(raw, check_data=False)
 
 
@@ -279,9 +294,9 @@ def save_spec(spec, raw: Mapping[str, Any]) -> None:
     """Write the sweep's copy of its file (atomically); called under the driver lock after check_saved_spec."""
     import yaml
 
-    from models.checkpoint import atomic_write_text
+    from search.storage import write_atomic
 
-    atomic_write_text(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False))
+    write_atomic(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False).encode())
 
 
 # --- one driver per sweep -----------------------------------------------------------------------------------------
@@ -290,8 +305,15 @@ def save_spec(spec, raw: Mapping[str, Any]) -> None:
 @contextlib.contextmanager
 def driver_lock(sweep_dir: str | Path) -> Iterator[None]:
     """Hold <sweep dir>/driver.lock (flock: the kernel drops it when the process dies, even by SIGKILL), so two
-    drivers never own one study. Also repairs what a killed driver may have left in the journal file."""
-    sweep_dir = Path(sweep_dir)
+    drivers never own one study. Also repairs what a killed driver may have left in the journal file.
+
+    A sweep in a bucket is locked on this machine only (a file under $HUMANLIKE_SCRATCH keyed by its URI): an object
+    store has no lock that dies with its holder. On a cluster the sweep's single driver is its Ray job."""
+    sweep_dir = as_path(sweep_dir)
+    if isinstance(sweep_dir, Location):
+        from search.storage import scratch_dir
+
+        sweep_dir = scratch_dir(sweep_dir / "driver").parent
     sweep_dir.mkdir(parents=True, exist_ok=True)
     path = sweep_dir / "driver.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

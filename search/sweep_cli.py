@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from search.storage import as_path
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="search regularizer weights: run, resume and inspect sweeps",
@@ -85,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from search.study import check_saved_spec, read_sweep_file
 
     spec, raw = read_sweep_file(args.sweep_file, _overrides(args))  # every mistake stops here (exit 2)
+    _preflight(spec)
     check_saved_spec(spec)  # and a changed shape of an existing sweep too
     return _drive(spec, raw, args)
 
@@ -92,13 +95,24 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from search.study import SAVED_SPEC, check_saved_spec, read_sweep_file
 
-    path = Path(args.root or "sweeps") / args.name / SAVED_SPEC
+    path = as_path(args.root or "sweeps") / args.name / SAVED_SPEC
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no sweep {args.name!r} here (start it with `humanlike sweep run FILE`)")
     overrides = {"root": str(path.parent.parent), "name": args.name, **_overrides(args)}
     spec, raw = read_sweep_file(path, overrides)
+    _preflight(spec)
     check_saved_spec(spec)
     return _drive(spec, raw, args)
+
+
+def _preflight(spec) -> None:
+    """What the sweep file cannot show: the database URL's variable is set, the bucket answers (SweepError, exit 2,
+    before Ray starts and before anything is written)."""
+    from search.spec import resolve_storage
+    from search.storage import probe
+
+    resolve_storage(spec)
+    probe(spec.dir())
 
 
 def _drive(spec, raw, args: argparse.Namespace) -> int:
@@ -134,7 +148,7 @@ def _saved(args: argparse.Namespace):
     """The sweep's spec from the copy in its directory (no dataset check: inspection needs no data)."""
     from search.study import load_saved_spec
 
-    return load_saved_spec(Path(args.root or "sweeps") / args.name)
+    return load_saved_spec(as_path(args.root or "sweeps") / args.name)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -170,6 +184,8 @@ def _report(args: argparse.Namespace) -> int:
 
     spec = _saved(args)
     out = Path(args.out) if args.out else spec.dir() / "report"
+    if not isinstance(out, Path):  # figures are drawn into a local directory
+        out = Path(f"{spec.name}-report")
     for path in write_report(read_results(spec.dir()), out, study=load_study(spec), name=spec.name):
         print(path)
     return 0

@@ -10,13 +10,16 @@ finds the row on restart and reconciles from it:
     FAIL      an exception, a NaN loss (TrainingDiverged) or a NaN metric: the reason is in `error`
 
 The run directory is checkpointed at every epoch by models.train, so the same config run again (a driver that was
-killed, a Ray worker that died) continues from the last finished epoch instead of starting over.
+killed, a Ray worker that died) continues from the last finished epoch instead of starting over. When the sweep
+lives in a bucket, the trial trains in a local scratch directory that it mirrors there after every epoch and
+restores from there when it starts (search/storage.py RunMirror), so it continues on any node.
 
 config (a plain dict, so that Ray can ship it; `trial_config` builds it):
     spec        the sweep file as a mapping (search.spec.sweep_from_dict reads it): objective, space, name
     trial       the Optuna trial number;  params: the trial's parameters (search.space.suggest)
     train       TrainConfig.to_dict() (search.space.train_config_for);  evaluation: search.space.evaluation_for
-    sweep_dir   where results/ lives;  run_dir: the trial's run directory;  threads: torch threads (>= 1)
+    sweep_dir   where results/ lives;  run_dir: the trial's run directory (both paths or bucket URIs);
+    threads     torch threads (>= 1)
 """
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ class NonFiniteMetric(RuntimeError):
 
 
 def trial_dir(sweep_dir: str | Path, number: int) -> Path:
-    """<sweep dir>/trials/<number:05d>: everything one trial writes besides its result row."""
-    return Path(sweep_dir) / "trials" / f"{number:05d}"
+    """<sweep dir>/trials/<number:05d>: everything one trial writes besides its result row (a Location when the
+    sweep is in a bucket)."""
+    from search.storage import as_path
+
+    return as_path(sweep_dir) / "trials" / f"{number:05d}"
 
 
 def trial_config(spec, raw_spec: Mapping[str, Any], number: int, params: Mapping[str, Any], *,
@@ -90,18 +96,21 @@ def run_trial(config: dict[str, Any], reporter: Reporter | None = None) -> dict[
     through and leave no row: the trial was interrupted, not finished, and the next driver run continues it.
     """
     from search.spec import sweep_from_dict
+    from search.storage import RunMirror
 
     spec = sweep_from_dict(config["spec"], check_data=False)
-    with trial_lock(Path(config["run_dir"]).parent):
+    mirror = RunMirror.for_run_dir(config["run_dir"])  # local: mirror.local is the run dir itself
+    with trial_lock(mirror.local.parent):
         from search.results import read_any, trial_path
 
         done = trial_path(config["sweep_dir"], config["trial"])
         if done.is_file():  # finished by another process while this one waited for the lock
             return read_any(done).to_dict("records")[0]
-        return _run_locked(config, spec, reporter)
+        mirror.restore()  # a trial continued on another node starts from its last mirrored epoch
+        return _run_locked(config, spec, reporter, mirror)
 
 
-def _run_locked(config: dict[str, Any], spec, reporter: Reporter | None) -> dict[str, Any]:
+def _run_locked(config: dict[str, Any], spec, reporter: Reporter | None, mirror) -> dict[str, Any]:
     import torch
 
     t0 = time.perf_counter()
@@ -109,27 +118,27 @@ def _run_locked(config: dict[str, Any], spec, reporter: Reporter | None) -> dict
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(config.get("threads") or 1)))  # the trial's CPU share
     try:
-        return _train_and_evaluate(config, spec, reporter, row, t0)
+        return _train_and_evaluate(config, spec, reporter, row, t0, mirror)
     finally:
         torch.set_num_threads(threads)  # a caller running trials in its own process keeps its setting
 
 
 def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None, row: dict[str, Any],
-                        t0: float) -> dict[str, Any]:
+                        t0: float, mirror) -> dict[str, Any]:
     from models.config import config_from_dict
     from search.spec import objective_values
 
     cfg = config_from_dict(config["train"])
-    tracker = _LastValue(reporter)
+    tracker = _LastValue(reporter, mirror.push)
     row.update(base_row(spec, config, cfg))
     try:
         data = dataset_for(cfg)
         from models.train import train_run
 
-        summary = train_run(cfg, config["run_dir"], data=data, progress=False, reporter=tracker)
+        summary = train_run(cfg, mirror.local, data=data, progress=False, reporter=tracker)
         row.update(wall_rae_s=summary.rae["wall_s"], wall_ldm_s=summary.ldm["wall_s"])
         t_eval = time.perf_counter()
-        metrics = _evaluate(Path(config["run_dir"]), config["evaluation"], cfg)
+        metrics = _evaluate(mirror.local, config["evaluation"], cfg)
         row["wall_eval_s"] = time.perf_counter() - t_eval
         bad = [k for k in ("originality", "recognizability") if not math.isfinite(metrics[k])]
         if bad:
@@ -146,6 +155,7 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
         row.update(state="FAIL", error=describe_error(exc))
     from search.results import peak_rss_mb, write_trial_row
 
+    mirror.push()  # the evaluation's files; the row below points at the mirrored run directory
     row.update(last_step=tracker.step, last_value=tracker.value, wall_total_s=time.perf_counter() - t0,
                peak_rss_mb=peak_rss_mb(), finished_at=_now())
     write_trial_row(config["sweep_dir"], row, space=spec.space)
@@ -227,14 +237,16 @@ def critics_for(where: str):
 
 
 class _LastValue:
-    """The reporter train_run calls: remembers the last pruning value and forwards every report outward."""
+    """The reporter train_run calls (after each epoch's checkpoint): mirrors the run directory, remembers the last
+    pruning value and forwards every report outward (which may raise TrialPruned: the mirror is up to date)."""
 
-    def __init__(self, outer: Reporter | None) -> None:
-        self.outer = outer
+    def __init__(self, outer: Reporter | None, on_checkpoint: Callable[[], Any] = lambda: None) -> None:
+        self.outer, self.on_checkpoint = outer, on_checkpoint
         self.step: int | None = None
         self.value: float | None = None
 
     def __call__(self, stage: str, metrics: dict[str, Any]) -> None:
+        self.on_checkpoint()
         found = pruning_value(stage, metrics)
         if found is not None:
             self.step, self.value = found
