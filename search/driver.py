@@ -17,11 +17,20 @@ directories and result rows; Tune's experiment directory is disposable: every dr
                                   Ray error -> FAIL row, tell;  stopped by SIGINT/SIGTERM -> nothing: RUNNING stays
       check_agreement             one row per trial, same state (a warning if not)
 
+A trial whose worker fails (a lost node, CUDA out of memory: search/gpu.py) is started again by Tune's FailureConfig,
+at most MAX_RETRIES times, and continues from its last epoch checkpoint; the driver echoes each retry and the
+trial's row counts them (retries, oom_retries). After the last retry the driver records it as FAIL.
+
 A run whose first FAIL_FAST trials all fail with one identical error stops early (a broken environment would
 otherwise use up the trial budget); single failures are data and the sweep goes on.
 
 Signals: the first SIGINT or SIGTERM stops launching and stops the running trials at once (their checkpoints stay:
-the next run continues them); a second SIGINT aborts. SIGKILL needs nothing: the next run settles.
+the next run continues them); a second SIGINT aborts. SIGKILL needs nothing: the next run settles. `ray job stop`
+sends SIGTERM (RAY_JOB_STOP_SIGNAL) and SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (default 3 s): either way the
+study and the epoch checkpoints hold the state, and submitting the job again continues the sweep.
+
+Inside a Ray job (`ray job submit`) the driver joins the job's cluster without --address: starting a second Ray
+there would run every trial on the head.
 """
 from __future__ import annotations
 
@@ -47,6 +56,7 @@ from search.trial import base_row, pruning_value, run_trial, trial_config
 
 Echo = Callable[[str], None]
 FAIL_FAST = 3  # the first trials of a driver run that, failing with one identical error, stop the run
+MAX_RETRIES = 3  # restarts of a trial whose worker failed (node lost, out of GPU memory) before it is a FAIL
 
 
 @dataclass
@@ -86,6 +96,8 @@ class _Live:
     pruned: bool = False
     last: tuple[int, float] | None = None
     started: float = field(default_factory=time.time)
+    retries: int = 0  # restarts after a worker failure
+    oom_retries: int = 0  # ... of which out of GPU memory
 
 
 class StudySearcher(Searcher):
@@ -198,7 +210,8 @@ class StudySearcher(Searcher):
             row = {"sweep": self.spec.name, "trial": number, "params": config["params"],
                    "objective": self.spec.objective}
         row.update(state=state, error=reason, last_step=last[0] if last else None,
-                   last_value=last[1] if last else None, finished_at=time.time())
+                   last_value=last[1] if last else None, finished_at=time.time(),
+                   retries=config.get("retries"), oom_retries=config.get("oom_retries"))
         if started is not None:
             row.update(started_at=started, wall_total_s=time.time() - started)
         write_trial_row(self.spec.dir(), row, space=self.spec.space)
@@ -221,6 +234,23 @@ class StudySearcher(Searcher):
         else:
             detail = row.get("error") or ""
         self.echo(f"trial {number}: {state} {detail} ({n_finished(self.study)}/{self.spec.n_trials} finished)")
+
+    def on_retry(self, tune_trial) -> None:
+        """Tune is starting a trial again after its worker failed (FailureConfig): echo why, and count it in the
+        config the restarted trial receives, so that its row records it."""
+        from search.gpu import mentions_out_of_memory
+
+        live = self.live.get(tune_trial.trial_id)
+        if live is None:
+            return
+        reason = _last_failure(getattr(tune_trial, "error_file", None))
+        live.retries += 1
+        live.oom_retries += mentions_out_of_memory(reason)
+        for config in {id(c): c for c in (tune_trial.config, live.config)}.values():  # Tune may hold a copy
+            config.update(retries=live.retries, oom_retries=live.oom_retries)
+        what = "ran out of GPU memory" if mentions_out_of_memory(reason) else "lost its worker"
+        self.echo(f"trial {live.number}: {what}; retry {live.retries}/{MAX_RETRIES} from its last checkpoint "
+                  f"({reason[:200]})")
 
     def _ray_error(self, trial_id: str) -> str:
         tune_trial = self.tune_trials.get(trial_id)
@@ -253,6 +283,9 @@ class TrialCatalog(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.searcher.tune_trials[trial.trial_id] = trial
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.searcher.on_retry(trial)
 
 
 # --- the driver ----------------------------------------------------------------------------------------------------
@@ -344,7 +377,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
                 stop=PruneStopper(searcher), callbacks=[TrialCatalog(searcher)],
                 # A worker or node that dies is retried (the run dir makes it continue); an exception inside the
                 # trial is not: run_trial turns it into a FAIL row.
-                failure_config=tune.FailureConfig(max_failures=2),
+                failure_config=tune.FailureConfig(max_failures=MAX_RETRIES),
             ),
         )
         tuner.fit()
@@ -362,16 +395,39 @@ def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -
 
     if ray.is_initialized():
         return False
+    job_env = _job_env_vars()
+    if address is None and job_env is not None:
+        address = os.environ.get("RAY_ADDRESS") or "auto"  # a Ray job's entrypoint: its own cluster
     if address:
-        # Workers on other machines do not inherit this process's environment (a local Ray's workers do).
+        # Workers on other machines do not inherit this process's environment (a local Ray's workers do). A job's
+        # runtime env sets its variables itself, and Ray refuses a key given twice.
         keep = ("OMP_WAIT_POLICY", "HUMANLIKE_DATA_DIR")
-        env = {k: os.environ[k] for k in keep if k in os.environ}
+        env = {k: os.environ[k] for k in keep if k in os.environ and k not in (job_env or {})}
         ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
     else:
         # address='local' always starts a new instance, even when a `ray start` cluster runs here (notes 2c).
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
                  include_dashboard=False, log_to_driver=False)
     return True
+
+
+def _job_env_vars() -> dict[str, str] | None:
+    """The env_vars of the Ray job this process is the entrypoint of, or None outside a job."""
+    import json
+
+    injected = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor for the entrypoint
+    if not injected:
+        return None
+    return dict((json.loads(injected).get("runtime_env") or {}).get("env_vars") or {})
+
+
+def _last_failure(error_file: str | None) -> str:
+    """The last failure Tune appended to a trial's error file, on one line."""
+    if not error_file or not Path(error_file).is_file():
+        return "the trial's worker failed"
+    text = Path(error_file).read_text().split("Failure # ")[-1]
+    lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+    return " | ".join(lines[-2:]) or "the trial's worker failed"
 
 
 def _tune_name(tune_trial) -> str:

@@ -31,6 +31,8 @@ Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_ver
 | seed                   | int64         | training seed                                                            |
 | wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
 | peak_rss_mb            | float64       | peak resident memory of the trial process, MiB                           |
+| node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
+| retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
 | error                  | string        | why a FAIL trial failed (or why a trial was pruned)                      |
 | run_dir                | string        | the trial's run directory (checkpoints, samples.png)                     |
@@ -69,6 +71,7 @@ SCHEMA = pa.schema([
     ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()), ("seed", pa.int64()),
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
+    ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),
     ("started_at", _TIME), ("finished_at", _TIME),
 ])

@@ -92,8 +92,10 @@ def run_trial(config: dict[str, Any], reporter: Reporter | None = None) -> dict[
     """Train, evaluate and record one trial; returns its result row (state COMPLETE, PRUNED or FAIL).
 
     Exceptions of the training or the evaluation become a FAIL row and are not raised: one broken configuration
-    must not stop a sweep. BaseExceptions (KeyboardInterrupt, Ray stopping the worker with SystemExit) pass
-    through and leave no row: the trial was interrupted, not finished, and the next driver run continues it.
+    must not stop a sweep; except running out of GPU memory, which depends on the trials sharing the GPU and is
+    raised for the runner to retry (search/gpu.py). BaseExceptions (KeyboardInterrupt, Ray stopping the worker
+    with SystemExit) pass through and leave no row: the trial was interrupted, not finished, and the next driver
+    run continues it.
     """
     from search.spec import sweep_from_dict
     from search.storage import RunMirror
@@ -130,7 +132,9 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
 
     cfg = config_from_dict(config["train"])
     tracker = _LastValue(reporter, mirror.push)
-    row.update(base_row(spec, config, cfg))
+    from search.gpu import is_out_of_memory, placement
+
+    row.update(base_row(spec, config, cfg), **placement())
     try:
         data = dataset_for(cfg)
         from models.train import train_run
@@ -152,6 +156,8 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
     except TrialPruned as exc:
         row.update(state="PRUNED", error=str(exc) or f"pruned at step {tracker.step}")
     except Exception as exc:  # noqa: BLE001 - every failure of one configuration is data for the sweep
+        if is_out_of_memory(exc):  # the GPU's neighbours, not the configuration: Ray retries it (search/gpu.py)
+            raise
         row.update(state="FAIL", error=describe_error(exc))
     from search.results import peak_rss_mb, write_trial_row
 
@@ -175,6 +181,8 @@ def base_row(spec, config: Mapping[str, Any], cfg=None) -> dict[str, Any]:
         "normalization": ev.get("normalization"), "sampler": ev.get("sampler"), "sampler_steps": ev.get("steps"),
         "guidance": ev.get("guidance"), "seed": cfg.seed, "code_version": code_version(),
         "run_dir": str(config["run_dir"]),
+        # Restarts after a failed worker (lost node, out of GPU memory): the driver counts them into the config.
+        "retries": int(config.get("retries") or 0), "oom_retries": int(config.get("oom_retries") or 0),
     }
 
 
