@@ -274,6 +274,9 @@ def _root(value: Any) -> str:
     root = _string("root", value)
     if is_remote(root):
         check_uri(root, "root")
+    elif re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", root) and not root.startswith("file://"):
+        raise SweepError(f"root: {root!r} looks like a URI but is not scheme://...; write s3://bucket/prefix, or "
+                         "a directory")
     return root
 
 

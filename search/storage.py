@@ -113,6 +113,9 @@ class Location:
     def __hash__(self) -> int:
         return hash(str(self))
 
+    def __lt__(self, other: "Location") -> bool:  # sorted(files), as with Paths
+        return (self.scheme, self.path) < (other.scheme, other.path)
+
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
@@ -218,11 +221,14 @@ def probe(where: Path | Location, key: str = "root") -> None:
     stop the command with a message naming `key` instead of failing every trial."""
     if not isinstance(where, Location):
         return
+    bucket = Location._at(where, where.path.split("/", 1)[0])
     try:
-        where.exists()
-        where.parent.exists()
+        found = bucket.is_dir()
     except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError, ArrowInvalid, ... for unreachable stores
         raise SweepError(f"{key}: cannot reach {where}: {type(exc).__name__}: {exc}") from None
+    if not found:
+        raise SweepError(f"{key}: bucket {bucket.name!r} of {where} does not exist (or these credentials cannot "
+                         "see it); create it first")
 
 
 # --- trial run directories in a bucket ----------------------------------------------------------------------------

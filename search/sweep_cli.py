@@ -106,12 +106,14 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _preflight(spec) -> None:
-    """What the sweep file cannot show: the database URL's variable is set, the bucket answers (SweepError, exit 2,
-    before Ray starts and before anything is written)."""
+    """What the sweep file cannot show: the database URL's variable is set and the database answers, the bucket
+    exists (SweepError, exit 2, before Ray starts and before anything is written)."""
     from search.spec import resolve_storage
     from search.storage import probe
+    from search.study import open_storage
 
-    resolve_storage(spec)
+    if resolve_storage(spec) is not None:
+        open_storage(spec)  # connects once: a wrong host or password stops here (the message is redacted)
     probe(spec.dir())
 
 
