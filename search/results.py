@@ -4,7 +4,8 @@ Each file is written atomically (a temporary file in the same directory, fsync, 
 object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
 old row or the new one, never half of one; writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
 
-Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_version may be null.
+Schema (SCHEMA_VERSION = 2; version 1 files, without the sampling/critics split, are still read: their missing
+columns are null). Every column but sweep, trial, state and schema_version may be null.
 
 | column                 | type          | meaning                                                                  |
 |------------------------|---------------|--------------------------------------------------------------------------|
@@ -30,6 +31,7 @@ Schema (SCHEMA_VERSION = 1). Every column but sweep, trial, state and schema_ver
 | guidance               | float64       | classifier-free guidance weight w                                        |
 | seed                   | int64         | training seed                                                            |
 | wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
+| wall_sample_s, wall_critics_s | float64 | the evaluation split: generating the samples / scoring them (critics)     |
 | peak_rss_mb            | float64       | peak resident memory of the trial process, MiB                           |
 | node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
@@ -55,7 +57,7 @@ import pyarrow.parquet as pq
 
 from search.storage import Location, as_path, read_parquet, write_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
@@ -70,6 +72,7 @@ SCHEMA = pa.schema([
     ("normalization", pa.string()), ("critics", pa.string()), ("threshold", pa.float64()),
     ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()), ("seed", pa.int64()),
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
+    ("wall_sample_s", pa.float64()), ("wall_critics_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),

@@ -142,7 +142,7 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
         summary = train_run(cfg, mirror.local, data=data, progress=False, reporter=tracker)
         row.update(wall_rae_s=summary.rae["wall_s"], wall_ldm_s=summary.ldm["wall_s"])
         t_eval = time.perf_counter()
-        metrics = _evaluate(mirror.local, config["evaluation"], cfg)
+        metrics = _evaluate(mirror.local, config["evaluation"], cfg, data)
         row["wall_eval_s"] = time.perf_counter() - t_eval
         bad = [k for k in ("originality", "recognizability") if not math.isfinite(metrics[k])]
         if bad:
@@ -218,7 +218,7 @@ def dataset_for(cfg):
     return _DATASETS[key]
 
 
-def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg) -> dict[str, Any]:
+def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str, Any]:
     """Originality, recognizability and the distance to the human point of a trained run (SPEC part 0), by the
     same pipeline as `humanlike evaluate` (evaluation.run_eval: every test class, as many samples per class as
     people drew; the result JSON and the samples land in the run directory)."""
@@ -227,12 +227,14 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg) -> dict[str, Any]
     critics = critics_for(eval_cfg.get("critics") or cfg.data.dataset)
     result, _ = evaluate_run(run_dir, sampler=eval_cfg["sampler"], steps=eval_cfg["steps"],
                              guidance=eval_cfg["guidance"], seed=cfg.seed, critics=critics,
-                             data_dir=cfg.data.data_dir, normalization=eval_cfg["normalization"])
+                             data_dir=cfg.data.data_dir, normalization=eval_cfg["normalization"],
+                             imageset=data)  # the process's cached copy: no second load per trial
     human = result["human_point"]
     return {"originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],
             "human_recognizability": human["recognizability"], "critics": critics.hash,
-            "threshold": critics.threshold, "sampler_steps": result["steps"]}  # the steps really run (DDPM: T)
+            "threshold": critics.threshold, "sampler_steps": result["steps"],  # the steps really run (DDPM: T)
+            "wall_sample_s": result["generate_seconds"], "wall_critics_s": result["score_seconds"]}
 
 
 def critics_for(where: str):

@@ -55,7 +55,10 @@ class ImageSet:
                 getattr(self, f"{part}_exemplars"), getattr(self, f"{part}_classes"))
 
     def fingerprint(self) -> str:
-        """sha256 hex over the name, the class names and every tensor's dtype, shape and bytes (content hash)."""
+        """sha256 hex over the name, the class names and every tensor's dtype, shape and bytes (content hash).
+        Computed once per object (every evaluation of a sweep worker asks; the tensors are never changed in place)."""
+        if "_fingerprint" in self.__dict__:
+            return self.__dict__["_fingerprint"]
         h = hashlib.sha256()
         for f in fields(self):
             value = getattr(self, f.name)
@@ -67,7 +70,8 @@ class ImageSet:
                 h.update("\x1f".join(value).encode() + b"\x1e")  # unit/record separators: names cannot collide
             else:
                 h.update(str(value).encode())
-        return h.hexdigest()
+        object.__setattr__(self, "_fingerprint", h.hexdigest())  # frozen dataclass: a cache, not a field
+        return self.__dict__["_fingerprint"]
 
     def subset(self, *, train_classes: int | None = None, test_classes: int | None = None,
                seed: int = 0) -> ImageSet:
