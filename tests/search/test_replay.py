@@ -1,0 +1,89 @@
+"""The replay surrogate and benchmark on a small table written here (values chosen so each check has a golden answer
+computed independently), and on the committed real table when it exists."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from search.replay import Surrogate, replay, run_sampler, trials_to_target
+
+HUMAN = (0.5, 0.8)
+REAL_TABLE = Path(__file__).resolve().parents[2] / "bench" / "replay_table.parquet"
+
+
+def _row(family, weight, o, r, seed=0):
+    row = {"state": "COMPLETE", "param.family": family, "originality": o, "recognizability": r, "seed": seed,
+           "human_originality": HUMAN[0], "human_recognizability": HUMAN[1]}
+    if weight is not None:
+        row[f"param.w_{family}"] = weight
+    return row
+
+
+@pytest.fixture()
+def table():
+    rows = [_row("none", None, 0.2, 0.9),
+            _row("prototype", 0.1, 0.3, 0.95), _row("prototype", 10.0, 0.7, 0.6),
+            _row("barlow", 1.0, 0.4, 0.85), _row("barlow", 100.0, 0.9, 0.3),
+            # seed replicates: originality 0.4 +- 0.02 and 0.3 +- 0.04 -> pooled var (0.02^2*2 + 0.04^2*2) / 2
+            _row("barlow", 1.0, 0.42, 0.85, seed=1), _row("barlow", 1.0, 0.38, 0.85, seed=2),
+            _row("prototype", 0.1, 0.34, 0.95, seed=1), _row("prototype", 0.1, 0.26, 0.95, seed=2),
+            {"state": "FAIL", "param.family": "kl", "param.w_kl": 1.0, "originality": None, "recognizability": None,
+             "human_originality": HUMAN[0], "human_recognizability": HUMAN[1]}]
+    return pd.DataFrame(rows)
+
+
+def test_surrogate_interpolates_in_log_weight_and_pools_seed_noise(table):
+    s = Surrogate.from_table(table)
+    assert set(s.curves) == {"none", "prototype", "barlow"}  # the FAIL row is not data
+    assert s.axes("prototype", 1.0) == pytest.approx((0.5, 0.775))  # log-midpoint of 0.1 and 10
+    assert s.axes("prototype", 1000.0) == pytest.approx((0.7, 0.6))  # constant beyond the ends
+    assert s.axes("none", None) == (0.2, 0.9)
+    assert s.noise[0] == pytest.approx(math.sqrt((2 * 0.02 ** 2 + 2 * 0.04 ** 2) / 4))
+    assert s.noise[1] == pytest.approx(0.0)
+    o, r = 0.5, 0.775
+    assert s.distance("prototype", 1.0) == pytest.approx(math.hypot((o - 0.5) / 0.5, (r - 0.8) / 0.8))
+    assert s.ranges() == {"none": None, "prototype": (0.1, 10.0), "barlow": (1.0, 100.0)}
+    assert len(s.grid) == 5 and s.best() == pytest.approx(min(s.distance(f, w) for f, w in s.grid))
+    with pytest.raises(KeyError, match="'kl' is not in the replay table"):
+        s.distance("kl", 1.0)
+
+
+def test_table_errors(table):
+    with pytest.raises(ValueError, match="no COMPLETE"):
+        Surrogate.from_table(table[table["state"] == "FAIL"])
+    with pytest.raises(ValueError, match="family-mode"):
+        Surrogate.from_table(table.drop(columns=["param.family"]))
+    mixed = table.copy()
+    mixed.loc[0, "human_originality"] = 0.6
+    with pytest.raises(ValueError, match="different human points"):
+        Surrogate.from_table(mixed)
+
+
+def test_trials_to_target():
+    assert trials_to_target(np.array([3.0, 2.0, 1.0]), 2.0) == 2
+    assert trials_to_target(np.array([3.0]), 2.0) is None
+
+
+def test_grid_always_reaches_its_own_best_and_samplers_run(table):
+    s = Surrogate.from_table(table)
+    for seed in range(5):
+        true = run_sampler(s, "grid", seed=seed, n_trials=len(s.grid))
+        assert sorted(true) == sorted(s.distance(f, w) for f, w in s.grid)  # every configuration once
+    result = replay(s, ("grid", "random", "tpe"), seeds=3, n_trials=8)
+    assert result["samplers"]["grid"]["misses"] == 0
+    for name, r in result["samplers"].items():
+        assert r["curves"].shape == (3, 8)
+        assert np.all(np.diff(r["curves"], axis=1) <= 0)  # best so far never gets worse
+    a = run_sampler(s, "tpe", seed=1, n_trials=6)
+    assert np.array_equal(a, run_sampler(s, "tpe", seed=1, n_trials=6))  # seeded: the benchmark is repeatable
+
+
+@pytest.mark.skipif(not REAL_TABLE.is_file(), reason="bench/replay_table.parquet not built yet")
+def test_committed_table_builds_a_surrogate():
+    s = Surrogate.from_table(pd.read_parquet(REAL_TABLE))
+    assert len(s.curves) == 7 and s.noise[0] > 0 and s.noise[1] > 0
+    assert all(len(c.log_w) >= 3 for f, c in s.curves.items() if f != "none")  # a curve per regularizer
