@@ -522,7 +522,11 @@ def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
     parquet = [parquet] if isinstance(parquet, str) else parquet
     if not isinstance(parquet, list) or not all(isinstance(p, str) for p in parquet):
         raise SweepError(f"warm_start.parquet: expected a path or a list of paths, got {raw.get('parquet')!r}")
+    from search.storage import check_uri, is_remote
+
     for p in parquet:
-        if not Path(p).exists():
+        if is_remote(p):  # an earlier sweep in a bucket: read (through pyarrow) when the driver starts
+            check_uri(p, "warm_start.parquet")
+        elif not Path(p).exists():
             raise SweepError(f"warm_start.parquet: {p} does not exist (a sweep directory or a Parquet file)")
     return WarmStart(configs=tuple(checked), parquet=tuple(parquet))

@@ -49,14 +49,38 @@ def open_storage(spec):
             raise SweepError(f"storage: the study cannot be a journal file in {path}; use a database or journal:PATH")
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    if url.startswith("postgresql://"):  # psycopg 3 (the 'postgres' extra), whatever SQLAlchemy's default driver
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
     try:
-        # No heartbeat: it only works with study.optimize, and this driver settles stale trials itself.
-        return optuna.storages.RDBStorage(url)
+        return StudyDatabase(_with_driver(url), spec.storage)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types, some quoting the URL
         raise SweepError(f"storage: cannot open the study database ({spec.storage}): "
                          f"{redact(f'{type(exc).__name__}: {exc}', url)}") from None
+
+
+def _with_driver(url: str) -> str:
+    """postgresql:// opens with psycopg 3 (the 'postgres' extra), whatever SQLAlchemy's default driver is."""
+    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+
+
+class StudyDatabase(optuna.storages.RDBStorage):
+    """The study's database, pickled as the sweep file's reference to it (env:VARNAME), never as its URL: Ray Tune
+    pickles the searcher, and with it the study's storage, into its experiment directory (tuner.pkl,
+    search_gen_state-*.json), which would otherwise hold the password. Unpickling reads the variable again.
+
+    No heartbeat: it only works with study.optimize, and the driver settles stale trials itself."""
+
+    def __init__(self, url: str, reference: str) -> None:
+        super().__init__(url)
+        self.reference = reference
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["url"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ref = state["reference"]
+        state["url"] = _with_driver(os.environ.get(ref[4:], "") if ref.startswith("env:") else ref)
+        super().__setstate__(state)
 
 
 def open_study(spec, storage=None) -> optuna.Study:

@@ -149,3 +149,21 @@ def test_redact_hides_passwords_in_urls_and_quoted_alone():
 
         _storage(url)
     assert os.environ.get("HUMANLIKE_TEST_UNSET_DB") is None
+
+
+def test_storage_forms_of_the_sweep_file(tmp_path, data_dir, critics_dir):
+    from search.spec import journal_path, resolve_storage
+
+    root = "s3://bucket/team/sweeps?region=us-east-1&endpoint_override=127.0.0.1:1&scheme=http"
+    spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="forms", root=root,
+                                           storage="journal:/nfs/studies/forms.journal",
+                                           warm_start={"parquet": "s3://bucket/team/sweeps/older?region=us-east-1"}))
+    assert spec.dir() == Location("s3://bucket/team/sweeps/forms?region=us-east-1&endpoint_override=127.0.0.1:1"
+                                  "&scheme=http")
+    assert str(journal_path(spec)) == "/nfs/studies/forms.journal" and resolve_storage(spec) is None
+    assert raw["root"] == root  # the saved copy keeps the URI as written (no secrets can be in it)
+    local, _ = read_sweep_file(sweep_file(tmp_path / "l", data_dir, critics_dir, name="local"))
+    assert journal_path(local) == local.dir() / "study.journal" and not isinstance(local.dir(), Location)
+    fileuri, _ = read_sweep_file(sweep_file(tmp_path / "f", data_dir, critics_dir, name="f",
+                                            root=f"file://{tmp_path}/sw"))
+    assert fileuri.dir() == tmp_path / "sw" / "f"
