@@ -235,8 +235,8 @@ def probe(where: Path | Location, key: str = "root") -> None:
 
 
 def scratch_dir(remote: Location) -> Path:
-    """The local directory a trial trains in when its run directory is remote: $HUMANLIKE_SCRATCH (default: the
-    system temp dir)/humanlike-runs/<hash of the URI>; on the node that runs the trial."""
+    """The local directory a trial trains in when its run directory is remote, on the node that runs the trial:
+    <$HUMANLIKE_SCRATCH, default <temp dir>/humanlike-runs>/<hash of the URI>/<its name>."""
     base = Path(os.environ.get("HUMANLIKE_SCRATCH") or Path(tempfile.gettempdir()) / "humanlike-runs")
     return base / hashlib.sha256(str(remote).encode()).hexdigest()[:16] / remote.name
 
@@ -255,21 +255,20 @@ class RunMirror:
         return cls(scratch_dir(where), where) if isinstance(where, Location) else cls(where, None)
 
     def restore(self) -> int:
-        """Replace the local directory by the remote one when the remote holds files (the mirror is the truth: a
-        local copy may be a stale one from an earlier attempt on this node). Returns the number of files."""
+        """Make the local directory a copy of the remote one (the mirror is the truth: a local copy may be left by an
+        earlier attempt on this node, or by an earlier sweep of the same URI). Returns the number of files."""
         if self.remote is None:
-            return 0
-        from pyarrow import fs
-
-        remote_files = self.remote.files(recursive=True)
-        if not remote_files:
             return 0
         import shutil
 
+        from pyarrow import fs
+
+        remote_files = self.remote.files(recursive=True)
         shutil.rmtree(self.local, ignore_errors=True)
         self.local.mkdir(parents=True, exist_ok=True)
-        fs.copy_files(self.remote.path, str(self.local), source_filesystem=self.remote.filesystem,
-                      destination_filesystem=fs.LocalFileSystem())
+        if remote_files:
+            fs.copy_files(self.remote.path, str(self.local), source_filesystem=self.remote.filesystem,
+                          destination_filesystem=fs.LocalFileSystem())
         self._pushed = {str(p.relative_to(self.local)): _stamp(p) for p in self.local.rglob("*") if p.is_file()}
         return len(remote_files)
 
@@ -290,6 +289,14 @@ class RunMirror:
                           destination_filesystem=self.remote.filesystem)
             self._pushed[rel] = stamp
         return len(changed)
+
+
+    def discard(self) -> None:
+        """Free the node's scratch space once everything is mirrored (the trial's row is written)."""
+        if self.remote is not None:
+            import shutil
+
+            shutil.rmtree(self.local, ignore_errors=True)
 
 
 def _stamp(p: Path) -> tuple[int, int]:

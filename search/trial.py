@@ -109,7 +109,9 @@ def run_trial(config: dict[str, Any], reporter: Reporter | None = None) -> dict[
         if done.is_file():  # finished by another process while this one waited for the lock
             return read_any(done).to_dict("records")[0]
         mirror.restore()  # a trial continued on another node starts from its last mirrored epoch
-        return _run_locked(config, spec, reporter, mirror)
+        row = _run_locked(config, spec, reporter, mirror)
+        mirror.discard()  # in a bucket's sweep: the row is written, every file is mirrored
+        return row
 
 
 def _run_locked(config: dict[str, Any], spec, reporter: Reporter | None, mirror) -> dict[str, Any]:

@@ -87,6 +87,7 @@ def test_a_sweep_in_a_bucket_is_killed_and_resumes_there(s3_endpoint, tmp_path, 
         assert (as_path(df.loc[t.number, "run_dir"]) / "ldm.pt").is_file()  # artifacts mirrored to the bucket
     assert (spec.dir() / "tune").files(recursive=True), "Tune's experiment state is in the bucket"
     assert not (tmp_path / "sweeps").exists()  # nothing fell back to the working directory
+    assert not list((tmp_path / "node-b").rglob("*.pt"))  # finished trials freed the node's scratch space
 
     out = tmp_path / "all.parquet"
     for args in (("status", "bucket"), ("best", "bucket"), ("export", "bucket", str(out))):
