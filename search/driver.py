@@ -25,9 +25,10 @@ A run whose first FAIL_FAST trials all fail with one identical error stops early
 otherwise use up the trial budget); single failures are data and the sweep goes on.
 
 Signals: the first SIGINT or SIGTERM stops launching and stops the running trials at once (their checkpoints stay:
-the next run continues them); a second SIGINT aborts. SIGKILL needs nothing: the next run settles. `ray job stop`
-sends SIGTERM (RAY_JOB_STOP_SIGNAL) and SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (default 3 s): either way the
-study and the epoch checkpoints hold the state, and submitting the job again continues the sweep.
+the next run continues them; Tune gives a stopping trial up to 10 s, and one that finishes in that time writes
+its row, which the next run settles); a second SIGINT aborts. SIGKILL needs nothing: the next run settles.
+`ray job stop` sends SIGTERM (RAY_JOB_STOP_SIGNAL) and SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (default 3 s):
+either way the study and the epoch checkpoints hold the state, and submitting the job again continues the sweep.
 
 Inside a Ray job (`ray job submit`) the driver joins the job's cluster without --address: starting a second Ray
 there would run every trial on the head.
@@ -375,8 +376,9 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
             run_config=tune.RunConfig(
                 name=session, **tune_storage(spec.dir() / "tune"), verbose=0,  # a directory or a bucket
                 stop=PruneStopper(searcher), callbacks=[TrialCatalog(searcher)],
-                # A worker or node that dies is retried (the run dir makes it continue); an exception inside the
-                # trial is not: run_trial turns it into a FAIL row.
+                # A worker or node that dies is retried (the run dir makes it continue), and so is a trial out of
+                # GPU memory (search/gpu.py); any other exception inside the trial is not: run_trial turns it
+                # into a FAIL row.
                 failure_config=tune.FailureConfig(max_failures=MAX_RETRIES),
             ),
         )
