@@ -296,6 +296,7 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
               num_gpus: int | None = None, echo: Echo = print) -> SweepOutcome:
     """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_root_in_job(spec)
     check_critics(spec)  # every trial would fail at its evaluation otherwise
     with driver_lock(spec.dir()):
         check_saved_spec(spec)
@@ -322,6 +323,20 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
         return SweepOutcome(counts=state_counts(study), interrupted=interrupted and not searcher.aborted,
                             problems=problems, ran=sum(searcher.ended.values()) if searcher else 0,
                             settled=settled, aborted=searcher.aborted if searcher else None)
+
+
+def check_root_in_job(spec) -> None:
+    """Inside a Ray job the working directory is Ray's temporary copy of the project (a new one whenever the code
+    changes, gone with the cluster): a relative root would put the sweep there, and a resubmitted job would not find
+    it. Raises SweepError (before Ray starts and before anything is written)."""
+    from search.errors import SweepError
+    from search.storage import is_remote
+
+    if _job_env_vars() is None or is_remote(spec.root) or Path(spec.root).expanduser().is_absolute():
+        return
+    raise SweepError(f"root: {spec.root!r} is relative, and this Ray job runs in a temporary copy of the project "
+                     f"({os.getcwd()}); give an absolute path that every node sees (NFS) or a bucket URI, in the "
+                     "sweep file or with --root")
 
 
 def check_critics(spec) -> None:

@@ -63,7 +63,8 @@ def _wait_status(cluster, job_id: str, states: set[str], timeout: float) -> str:
         if status in states:
             return status
         time.sleep(2.0)
-    raise AssertionError(f"job {job_id}: still {status!r} after {timeout:.0f} s:\n" + _job(cluster, "logs", job_id).stdout)
+    logs = _job(cluster, "logs", job_id).stdout
+    raise AssertionError(f"job {job_id}: still {status!r} after {timeout:.0f} s:\n{logs}")
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ starts again on the head from its checkpoint. Slow: about 3 minutes on the share
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
