@@ -21,8 +21,8 @@ from typing import Iterator
 import pytest
 
 S3_ENV = {  # the AWS SDK must never probe the instance-metadata address or look for real credentials
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "humanlike-test", "AWS_SECRET_ACCESS_KEY": "humanlike-test",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "humanlike-test", "AWS_SECRET_ACCESS_KEY": "humanlike-test",
 }
 
 
