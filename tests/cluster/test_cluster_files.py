@@ -116,6 +116,10 @@ def test_rayjob_runs_the_sweep_with_the_study_url_from_a_secret():
     # Ray's stop signal reaches a driver that saves its state, with time to do it (Ray's default is 3 s).
     assert runtime_env["env_vars"]["RAY_JOB_STOP_SIGNAL"] in ("SIGTERM", "SIGINT")
     assert int(runtime_env["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"]) >= 30
+    (submitter,) = doc["spec"]["submitterPodTemplate"]["spec"]["containers"]  # `ray job submit` needs the token
+    env = {e["name"]: e for e in submitter["env"]}
+    assert env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
+    assert "command" not in submitter  # KubeRay supplies `ray job submit ... -- <entrypoint>`
     env = {e["name"]: e for e in _pods(doc)["head"]["template"]["spec"]["containers"][0]["env"]}
     assert env["HUMANLIKE_STUDY_URL"]["valueFrom"]["secretKeyRef"] == {"name": "humanlike-study", "key": "url"}
     assert "postgresql://" not in yaml.safe_dump(doc)  # the URL itself lives only in the Secret
