@@ -94,6 +94,7 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
     total = f" of {n_trials}" if n_trials else ""
     head = f"sweep {name}: " if name else ""
     lines = [f"{head}{done}{total} trials finished (" + ", ".join(f"{s} {n}" for s, n in counts.items()) + ")"]
+    lines += cost_lines(df)
     best = best_trials(df, 1)
     if best.empty:
         lines.append("best so far: none yet")
@@ -107,6 +108,30 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
         front = int(pareto_mask(completed(df)[["value_0", "value_1"]].to_numpy(dtype=np.float64)).sum())
         lines.append(f"Pareto front: {front} trials")
     return "\n".join(lines)
+
+
+STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wall_sample_s"),
+                 ("critics", "wall_critics_s"), ("total", "wall_total_s"))
+
+
+def cost_lines(df) -> list[str]:
+    """Per-trial cost of the COMPLETE trials: mean wall seconds per stage, peak memory, and the sweep's throughput
+    (finished trials per hour of wall time between the first start and the last end)."""
+    done = df[df["state"] == "COMPLETE"]
+    if done.empty:
+        return []
+    parts = [f"{label} {done[col].mean():.0f} s" for label, col in STAGE_COLUMNS
+             if col in done.columns and done[col].notna().any()]
+    lines = ["cost per completed trial (mean): " + ", ".join(parts)]
+    if "peak_rss_mb" in done.columns and done["peak_rss_mb"].notna().any():
+        lines[-1] += f"; peak memory median {done['peak_rss_mb'].median():.0f} MiB, max {done['peak_rss_mb'].max():.0f} MiB"
+    if {"started_at", "finished_at"} <= set(df.columns) and df["finished_at"].notna().any():
+        span = (df["finished_at"].max() - df["started_at"].min()).total_seconds()
+        if span > 0:
+            ended = int(df["finished_at"].notna().sum())
+            lines.append(f"throughput: {3600.0 * ended / span:.1f} trials/hour ({ended} trials in {span / 60:.1f} min "
+                         "of wall time, first start to last end)")
+    return lines
 
 
 def _human_text(row) -> str:

@@ -112,3 +112,23 @@ def test_best_trials_are_sorted_by_distance(tmp_path, data_dir, k):
     df, _ = run_sweep(tmp_path / "sweep", data_dir, "distance", n=8)
     best = best_trials(df, k)
     assert len(best) == k and best["distance"].is_monotonic_increasing and (best["state"] == "COMPLETE").all()
+
+
+def test_status_summarizes_cost_per_stage_and_throughput(tmp_path):
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    stages = {"wall_rae_s": (10.0, 30.0), "wall_ldm_s": (20.0, 40.0), "wall_sample_s": (5.0, 7.0),
+              "wall_critics_s": (1.0, 3.0), "wall_total_s": (40.0, 80.0), "peak_rss_mb": (900.0, 1500.0)}
+    for n in range(2):
+        row = {"sweep": "c", "trial": n, "state": "COMPLETE", "originality": 0.5, "recognizability": 0.8,
+               "distance": 0.1, "started_at": t0 + dt.timedelta(minutes=10 * n),
+               "finished_at": t0 + dt.timedelta(minutes=10 * n + 5), **{k: v[n] for k, v in stages.items()}}
+        write_trial_row(tmp_path, row)
+    write_trial_row(tmp_path, {"sweep": "c", "trial": 2, "state": "FAIL", "wall_rae_s": 1000.0,
+                               "started_at": t0, "finished_at": t0 + dt.timedelta(minutes=30), "error": "x"})
+    lines = status_text(read_results(tmp_path), name="c").splitlines()
+    # means over the two COMPLETE trials only (the FAIL's 1000 s is not a trial's cost)
+    assert lines[1] == ("cost per completed trial (mean): RAE 20 s, LDM 30 s, sampling 6 s, critics 2 s, total 60 s; "
+                        "peak memory median 1200 MiB, max 1500 MiB")
+    assert lines[2].startswith("throughput: 6.0 trials/hour (3 trials in 30.0 min")
