@@ -245,11 +245,13 @@ class StudySearcher(Searcher):
         if live is None:
             return
         reason = _last_failure(getattr(tune_trial, "error_file", None))
+        oom = mentions_out_of_memory(reason)
         live.retries += 1
-        live.oom_retries += mentions_out_of_memory(reason)
+        live.oom_retries += int(oom)
+        # Tune starts the trial again with tune_trial.config (tests/cluster/test_oom_retry.py checks it).
         for config in {id(c): c for c in (tune_trial.config, live.config)}.values():  # Tune may hold a copy
             config.update(retries=live.retries, oom_retries=live.oom_retries)
-        what = "ran out of GPU memory" if mentions_out_of_memory(reason) else "lost its worker"
+        what = "ran out of GPU memory" if oom else "lost its worker"
         self.echo(f"trial {live.number}: {what}; retry {live.retries}/{MAX_RETRIES} from its last checkpoint "
                   f"({reason[:200]})")
 
