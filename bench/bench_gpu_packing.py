@@ -14,9 +14,9 @@ failed trials count as not done.
         [--rounds 2] [--rae-epochs 5 --ldm-epochs 5]     # fewer epochs: a short measurement
     .venv/bin/python bench/bench_gpu_packing.py --dry-run  # CPU only: a logical GPU, tiny trials (plumbing check)
 
-Needs a CUDA GPU unless --dry-run. Caveat at the time of writing: models/ trains on the CPU (it has no device
-option yet), so on a GPU machine this measures CPU-bound trials with the GPU merely reserved; the numbers are
-meaningful for GPU packing once training moves to the device Ray assigns.
+Needs a CUDA GPU unless --dry-run. The trials compute where models/ puts them: on the GPU Ray assigned once the
+training config's device is 'auto' (models/device.py, being added as this is written); before that change training
+ran on the CPU and the GPU was only reserved, and the figures would say nothing about GPU packing.
 """
 from __future__ import annotations
 
