@@ -121,5 +121,5 @@ def test_rayjob_runs_the_sweep_with_the_study_url_from_a_secret():
     assert env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
     assert "command" not in submitter  # KubeRay supplies `ray job submit ... -- <entrypoint>`
     env = {e["name"]: e for e in _pods(doc)["head"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["HUMANLIKE_STUDY_URL"]["valueFrom"]["secretKeyRef"] == {"name": "humanlike-study", "key": "url"}
+    assert env["HUMANLIKE_STUDY_DB"]["valueFrom"]["secretKeyRef"] == {"name": "humanlike-study", "key": "url"}
     assert "postgresql://" not in yaml.safe_dump(doc)  # the URL itself lives only in the Secret
