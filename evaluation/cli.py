@@ -74,6 +74,8 @@ def _register_evaluate(sub) -> None:
     _data_dir_arg(p)
     _critics_arg(p)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--device", default="auto",
+                   help="where sampling and the critics compute: auto (a GPU if torch sees one), cpu, cuda, cuda:N")
     p.set_defaults(handler=_evaluate)
 
 
@@ -175,7 +177,7 @@ def _evaluate(args) -> int:
     _threads(args.threads)
     result, path = evaluate_run(args.run_dir, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
                                 seed=args.seed, critics=args.critics, data_dir=args.data_dir,
-                                normalization=args.normalization,
+                                normalization=args.normalization, device=args.device,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"originality {result['originality']:.4f}  recognizability {result['recognizability']:.4f}  "
           f"distance to human {result['distance_to_human']:.4f} ({result['normalization']})")

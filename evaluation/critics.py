@@ -11,6 +11,8 @@ when their hashes agree. Shipped critics live in evaluation/critics/<dataset>/.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,6 +23,7 @@ import torch
 
 from evaluation.networks import ProtoCritic, SimCLRCritic, embed_in_batches
 from evaluation.preprocess import preprocess
+from models.device import module_device
 
 CHECKPOINT_VERSION = 1
 MANIFEST_VERSION = 1
@@ -60,15 +63,24 @@ class Critics:
     def arch(self) -> dict:
         return {"simclr": self.simclr.arch(), "proto": self.proto.arch()}
 
+    def on(self, device: torch.device) -> Critics:
+        """These critics computing on `device`: themselves if they are there, else a moved copy (a process's
+        cached critics stay where they are)."""
+        if module_device(self.simclr) == device:
+            return self
+        return dataclasses.replace(self, simclr=copy.deepcopy(self.simclr).to(device),
+                                   proto=copy.deepcopy(self.proto).to(device))
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Originality features: any images (B, [1,] H, W) -> (B, 256), through the one preprocessing."""
-        x = preprocess(images, size=self.simclr.input_size, threshold=self.threshold)
-        return embed_in_batches(self.simclr.features, x)
+        """Originality features: any images (B, [1,] H, W) -> (B, 256) on the CPU, through the one preprocessing,
+        computed on the critics' device."""
+        x = preprocess(images.to(module_device(self.simclr)), size=self.simclr.input_size, threshold=self.threshold)
+        return embed_in_batches(self.simclr.features, x).cpu()
 
     def embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        """Recognizability metric embeddings: any images -> (B, 128)."""
-        x = preprocess(images, size=self.proto.input_size, threshold=self.threshold)
-        return embed_in_batches(self.proto, x)
+        """Recognizability metric embeddings: any images -> (B, 128) on the CPU, computed on the critics' device."""
+        x = preprocess(images.to(module_device(self.proto)), size=self.proto.input_size, threshold=self.threshold)
+        return embed_in_batches(self.proto, x).cpu()
 
 
 def critics_hash(simclr_state: dict, proto_state: dict, *, dataset: str, threshold: float, normalizer: float,

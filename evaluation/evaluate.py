@@ -38,7 +38,8 @@ def _flatten(samples: torch.Tensor, labels: torch.Tensor | None, n_classes: int)
 
 def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, human_point: dict | None = None, *,
                      labels: torch.Tensor | None = None, normalization: str = "relative",
-                     task_seed: int = TASK_SEED, tasks_per_class: int = TASKS_PER_CLASS) -> dict:
+                     task_seed: int = TASK_SEED, tasks_per_class: int = TASKS_PER_CLASS,
+                     device: str | None = None) -> dict:
     """Score drawings of C classes against their exemplars with `critics` (evaluation.critics.Critics).
 
     samples: (C, K, H, W) (uint8, or float in [0, 1]) grouped by class, or (N, H, W) with labels (N,) in [0, C).
@@ -46,7 +47,13 @@ def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, hu
     Returns a JSON-ready dict: the headline originality (fixed unit s of the critics), recognizability (mean over
     all samples of 20-way 1-shot accuracy in fixed seeded tasks), distance to human with its normalization, LM's
     per-set originality (labelled as such), the curve by originality decile, per-class means, and what was used.
+    device: where the critics compute ('auto', 'cpu', 'cuda', 'cuda:N'; None: where they are, the CPU once
+    loaded); the scores are computed from their outputs on the CPU either way.
     """
+    if device is not None:
+        from models.device import resolve_device
+
+        critics = critics.on(resolve_device(device))
     n_classes = exemplars.shape[0]
     flat, labels = _flatten(samples, labels, n_classes)  # (N, H, W), (N,)
     if flat.is_floating_point() and not torch.isfinite(flat).all():

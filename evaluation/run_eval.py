@@ -34,12 +34,12 @@ def check_latent_sizes(config, ae, ldm, run_dir) -> None:
         raise ValueError(f"{run_dir}: latent sizes disagree {sizes}; the run's files do not belong together")
 
 
-def _load_run_checked(run_dir, config):
+def _load_run_checked(run_dir, config, device: str = "cpu"):
     """load_run, with a checkpoint that does not fit its config (e.g. another latent size) as a clear ValueError."""
     from models.run import load_run
 
     try:
-        return load_run(run_dir)
+        return load_run(run_dir, device=device)
     except RuntimeError as e:
         if "size mismatch" not in str(e):
             raise
@@ -66,23 +66,27 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
                  seed: int = 0, critics=None, data_dir=None, normalization: str = "relative", imageset=None,
-                 log: Callable[[str], None] | None = None) -> tuple[dict, Path]:
+                 log: Callable[[str], None] | None = None, device: str = "auto") -> tuple[dict, Path]:
     """Evaluate a finished run; returns the result dict and the JSON path written in run_dir.
 
     sampler/steps/guidance default to the run's `sample` config (DDPM over all steps, w = 1 unless it says
     otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
     dataset. data_dir: overrides the run's data directory. imageset: the run's dataset already in memory (a
     sweep worker passes its cached copy); every test class is evaluated, whatever subset the run trained on.
+    device: where sampling and the critics compute ('auto': a GPU when torch sees one; a sweep trial passes its
+    training config's device); the samples and scores come back on the CPU.
     """
     from evaluation.critics import load_critics
     from evaluation.evaluate import evaluate_samples
     from evaluation.human import human_points, test_source
     from models.data import load_dataset, resolve_data_dir
+    from models.device import resolve_device
     from models.diffusion.samplers import make_sampler
     from models.generate import generate
     from models.run import load_config_of
 
     log = log or (lambda m: None)
+    device = str(resolve_device(device))  # a CUDA device that is not there stops here, before anything loads
     run_dir = Path(run_dir)
     config = load_config_of(run_dir)
     dataset = config.data.dataset
@@ -96,7 +100,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
         raise ValueError(f"{run_dir}: the run is on {dataset!r}, the imageset passed is {imageset.name!r}")
     fingerprint = imageset.fingerprint()
     check_critics_match(critics, dataset, fingerprint)
-    run = _load_run_checked(run_dir, config)
+    run = _load_run_checked(run_dir, config, device)
     check_latent_sizes(config, run.ae, run.ldm, run_dir)
 
     sampler = sampler or config.sample.sampler
@@ -115,7 +119,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
                        steps=steps, guidance=guidance, seed=seed)  # (C, K, 48, 48) float in [0, 1]
     t1 = time.perf_counter()
     result = evaluate_samples(samples, imageset.test_exemplars, critics, points[test_source(dataset)],
-                              normalization=normalization)
+                              normalization=normalization, device=device)
     t2 = time.perf_counter()
     result["distance_to_human_by_source"] = {
         src: _distance(result, p, normalization) for src, p in points.items()}

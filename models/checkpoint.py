@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dict of tensors and builtins (so `torch.load(weights_only=True)` reads it) with
 `format` and `version` fields. Every write goes to a temporary file in the same directory and is moved into place
-with os.replace, so a crash leaves either the old file or the new one, never half of one.
+with os.replace, so a crash leaves either the old file or the new one, never half of one. Every tensor is stored
+on the CPU (a run trained on a GPU loads on a machine without one) and loaded onto the CPU.
 """
 from __future__ import annotations
 
@@ -43,8 +44,28 @@ def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> Non
     import torch
 
     buffer = io.BytesIO()
-    torch.save({"format": f"humanlike.{kind}", "version": CHECKPOINT_VERSION, **payload}, buffer)
+    torch.save({"format": f"humanlike.{kind}", "version": CHECKPOINT_VERSION, **on_cpu(payload)}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def on_cpu(obj: Any) -> Any:
+    """`obj` (nested dicts, lists, tuples: model and optimizer state dicts) with every tensor moved to the CPU.
+
+    A CPU tensor is returned as it is, and a dict keeps its type and a state dict's `_metadata` (the module
+    versions load_state_dict reads), so a CPU run's checkpoint holds exactly what it held before.
+    """
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        out = type(obj)((k, on_cpu(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if type(obj) in (list, tuple):
+        return type(obj)(on_cpu(v) for v in obj)
+    return obj
 
 
 def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:

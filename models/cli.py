@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (checkpoints, config, curves, samples.png)")
     p.add_argument("--data-dir", help="dataset directory (default: $HUMANLIKE_DATA_DIR, then the download cache)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's device, auto: a GPU if "
+                   "torch sees one); a run may be continued on another device")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_train)
 
@@ -28,6 +30,8 @@ def _train(args: argparse.Namespace) -> int:
         overrides["data.data_dir"] = args.data_dir
     if args.threads:
         overrides["threads"] = args.threads
+    if args.device:
+        overrides["device"] = args.device
     cfg = load_config(args.config, overrides)  # every config error stops here, before data or torch load
 
     from models.train import train_run

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ DEFAULT_LATENT = {"omniglot": 64, "quickdraw": 128, "qdfs": 128}
 REGULARIZERS = ("kl", "vq", "classification", "prototype", "simclr", "barlow")
 AUGMENTATIONS = ("light", "normal", "strong")
 SAMPLERS = ("ddpm", "ddim")
+# Where training and evaluation compute: 'auto' is 'cuda' when torch sees a GPU (for a Ray trial: the one Ray
+# assigned it through CUDA_VISIBLE_DEVICES), else 'cpu'. Resolved by models.device.resolve_device.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 class ConfigError(ValueError):
@@ -128,6 +132,7 @@ class TrainConfig:
     preset: str | None = None
     seed: int = 0
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    device: str = "auto"  # 'auto' | 'cpu' | 'cuda' | 'cuda:N'; not part of the result (a run may move devices)
     data: DataConfig = field(default_factory=DataConfig)
     rae: RAEConfig = field(default_factory=RAEConfig)
     ldm: LDMConfig = field(default_factory=LDMConfig)
@@ -138,6 +143,7 @@ class TrainConfig:
             _one_of("preset", self.preset, tuple(PRESETS))
         _non_negative("seed", self.seed)
         _positive("threads", self.threads, allow_none=True)
+        check_device("device", self.device)
         for part in (self.data, self.rae, self.ldm, self.sample):
             part.check()
 
@@ -275,6 +281,12 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported type hint {hint!r}")  # a bug in this file, not in the user's config
+
+
+def check_device(key: str, value: Any) -> None:
+    """A device name as TrainConfig.device accepts it (also for the --device of the CLIs)."""
+    if not isinstance(value, str) or not DEVICE_PATTERN.fullmatch(value):
+        raise ConfigError(f"{key}: unknown device {value!r}; choose auto, cpu, cuda or cuda:N (N a GPU index)")
 
 
 def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> None:

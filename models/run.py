@@ -24,12 +24,19 @@ def load_config_of(run_dir: str | Path) -> TrainConfig:
     return config_from_dict(yaml.safe_load(path.read_text()))
 
 
-def load_run(run_dir: str | Path) -> TrainedRun:
-    """Both models of a finished run; a run whose training has not finished is refused with its progress."""
+def load_run(run_dir: str | Path, *, device: str = "cpu") -> TrainedRun:
+    """Both models of a finished run, on `device` ('auto', 'cpu', 'cuda', 'cuda:N'; the checkpoints hold CPU
+    tensors, so any device loads any run); a run whose training has not finished is refused with its progress.
+
+    The default is the CPU because callers that feed the models CPU tensors themselves (maps, benchmarks) expect
+    it; evaluation (evaluation/run_eval.py) passes its device.
+    """
     from models.checkpoint import load_checkpoint
+    from models.device import resolve_device
     from models.train import build_ae, build_ldm
 
     run_dir = Path(run_dir)
+    where = resolve_device(device)
     config = load_config_of(run_dir)
     rae = load_checkpoint(run_dir / "rae.pt", "rae")
     ldm_ckpt = load_checkpoint(run_dir / "ldm.pt", "ldm")
@@ -41,4 +48,4 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     ae.load_state_dict(rae["model"])
     ldm = build_ldm(config)
     ldm.load_state_dict(ldm_ckpt["model"])
-    return TrainedRun(config=config, ae=ae.eval(), ldm=ldm.eval(), run_dir=run_dir)
+    return TrainedRun(config=config, ae=ae.to(where).eval(), ldm=ldm.to(where).eval(), run_dir=run_dir)

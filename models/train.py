@@ -4,9 +4,15 @@ Reads top to bottom: `train_run` loads the data, runs `train_rae` and `train_ldm
 Each stage checkpoints at every epoch end (atomically) into the run directory, and every random draw of an epoch
 comes from a generator seeded by (seed, stage, epoch), so a run killed at any moment and started again with the
 same command continues from its last finished epoch and ends with the same weights as an uninterrupted run.
+
+The run computes on `cfg.device` (models/device.py), resolved once: the models and the training tensors (uint8
+images, labels, exemplars) move there once, and the epoch generators live there. Checkpoints always hold CPU
+tensors, so a run may continue, or be evaluated, on another device (the same seed gives the same draws only on
+the same kind of device).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,9 +43,12 @@ class RunSummary:
     ldm: dict[str, Any] = field(default_factory=dict)
 
 
-def epoch_generator(seed: int, stage: str, epoch: int) -> torch.Generator:
-    """One generator per (seed, stage, epoch): resuming at an epoch boundary replays exactly the same draws."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + STAGE_SEED[stage] * 10_007 + epoch)
+def epoch_generator(seed: int, stage: str, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """One generator per (seed, stage, epoch): resuming at an epoch boundary replays exactly the same draws.
+
+    It lives on the run's device: a draw with generator=g makes its tensor on g's device (models/augment.py,
+    models/regularizers/kl.py, models/diffusion/model.py and _batches all pass device=g.device)."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + STAGE_SEED[stage] * 10_007 + epoch)
 
 
 def prepare_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
@@ -61,9 +70,11 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
 
 
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    """Settings that do not change the result (threads, where the data lives) may differ on resume."""
+    """Settings that are not part of the run's definition (threads, the device, where the data lives) may differ on
+    resume: a run started on a CPU may be continued on a GPU."""
     d = json.loads(json.dumps(d))
     d.pop("threads", None)
+    d.pop("device", None)
     d["data"].pop("data_dir", None)
     return d
 
@@ -104,7 +115,7 @@ def build_ldm(cfg: TrainConfig):
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
     """Shuffled index batches; the last incomplete batch is dropped as in LM (drop_last)."""
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator, device=generator.device)
     for start in range(0, n - batch_size + 1, batch_size):
         yield order[start : start + batch_size]
 
@@ -139,8 +150,9 @@ def reconstruction_error(ae, images: torch.Tensor, batch_size: int = 512) -> flo
 def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool = True,
               reporter: Reporter | None = None):
     path = run_dir / "rae.pt"
+    device = data.train_images.device  # train_run put the data on the run's device
     torch.manual_seed(cfg.seed)  # the initial weights are part of "same seed, same result"
-    ae = build_ae(cfg, n_classes=len(data.train_classes))
+    ae = build_ae(cfg, n_classes=len(data.train_classes)).to(device)  # initialized on the CPU: same on any device
     optimizer = torch.optim.Adam(ae.parameters(), lr=cfg.rae.lr, weight_decay=cfg.rae.weight_decay)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
     if path.exists():
@@ -156,7 +168,7 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
     ae.train()
     for epoch in range(state["epoch"], cfg.rae.epochs):
         t0 = time.perf_counter()
-        g = epoch_generator(cfg.seed, "rae", epoch)
+        g = epoch_generator(cfg.seed, "rae", epoch, device)
         torch.manual_seed(g.initial_seed())  # any draw a module makes from the global generator is replayed too
         sums: dict[str, torch.Tensor] = {}
         steps = 0
@@ -205,8 +217,9 @@ def encode_images(ae, images: torch.Tensor, seed: int, batch_size: int = 512) ->
 def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: bool = True,
               reporter: Reporter | None = None):
     path = run_dir / "ldm.pt"
+    device = data.train_images.device
     torch.manual_seed(cfg.seed + 1)
-    ldm = build_ldm(cfg)
+    ldm = build_ldm(cfg).to(device)
     optimizer = torch.optim.AdamW(ldm.parameters(), lr=cfg.ldm.lr, eps=1e-5, weight_decay=cfg.ldm.weight_decay)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
     t0 = time.perf_counter()
@@ -227,9 +240,9 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
     ldm.train()
     for epoch in range(state["epoch"], cfg.ldm.epochs):
         t0 = time.perf_counter()
-        g = epoch_generator(cfg.seed, "ldm", epoch)
+        g = epoch_generator(cfg.seed, "ldm", epoch, device)
         torch.manual_seed(g.initial_seed())
-        total, steps = torch.zeros(()), 0
+        total, steps = torch.zeros((), device=device), 0
         for idx in _batches(len(z), cfg.ldm.batch_size, g):
             loss = ldm.loss(z[idx], cond[idx], generator=g)
             _check_finite(loss.detach(), "ldm", epoch, steps)
@@ -262,14 +275,16 @@ def train_run(cfg: TrainConfig, run_dir: str | Path, *, data: ImageSet | None = 
               reporter: Reporter | None = None) -> RunSummary:
     """Train (or finish training) the run in `run_dir`; returns the per-stage state (curves, wall time)."""
     from models.data import load_dataset
+    from models.device import resolve_device
 
+    device = resolve_device(cfg.device)  # a CUDA device that is not there stops here, before the run directory
     run_dir = Path(run_dir)
     prepare_run_dir(cfg, run_dir)  # refuses a directory that holds another config, before any work
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if data is None:
         data = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir)
-    data = subset_for(cfg, data)
+    data = on_device(subset_for(cfg, data), device)
 
     ae, rae_state = train_rae(cfg, data, run_dir, progress=progress, reporter=reporter)
     if reporter:
@@ -281,6 +296,14 @@ def train_run(cfg: TrainConfig, run_dir: str | Path, *, data: ImageSet | None = 
     save_curves(run_dir, rae_state["curve"], ldm_state["curve"])
     save_sample_grid(cfg, data, ae, ldm, run_dir / "samples.png")
     return RunSummary(run_dir=run_dir, rae=rae_state, ldm=ldm_state)
+
+
+def on_device(data: ImageSet, device: torch.device) -> ImageSet:
+    """The training set with its tensors on `device` (moved once per run: a few hundred MB of uint8 at most)."""
+    if data.train_images.device == device:
+        return data
+    tensors = ("train_images", "train_labels", "train_exemplars", "test_images", "test_labels", "test_exemplars")
+    return dataclasses.replace(data, **{name: getattr(data, name).to(device) for name in tensors})
 
 
 def subset_for(cfg: TrainConfig, data: ImageSet) -> ImageSet:

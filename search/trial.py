@@ -230,7 +230,8 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
     result, _ = evaluate_run(run_dir, sampler=eval_cfg["sampler"], steps=eval_cfg["steps"],
                              guidance=eval_cfg["guidance"], seed=cfg.seed, critics=critics,
                              data_dir=cfg.data.data_dir, normalization=eval_cfg["normalization"],
-                             imageset=data)  # the process's cached copy: no second load per trial
+                             imageset=data,  # the process's cached copy: no second load per trial
+                             device=cfg.device)  # where it trained: the GPU Ray assigned the trial, if any
     human = result["human_point"]
     return {"originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],

@@ -1,0 +1,34 @@
+"""Where a run computes: `resolve_device` turns a config's `device` ('auto', 'cpu', 'cuda', 'cuda:N') into a
+torch.device, once per run.
+
+'auto' is 'cuda' when torch sees a GPU, else 'cpu'. Under Ray a trial given a (fraction of a) GPU sees exactly
+the one Ray assigned it (CUDA_VISIBLE_DEVICES), as cuda:0, so 'auto' and 'cuda' both pick that one. A CUDA
+device that is not there is a ConfigError naming the key, not a crash in the middle of training.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from models.config import ConfigError, check_device
+
+
+def resolve_device(name: str = "auto", *, key: str = "device") -> torch.device:
+    check_device(key, name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}: {name!r} asked for, but torch sees no CUDA GPU (torch {torch.__version__}, "
+                              f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); use auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{key}: {name!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) "
+                              "are visible")
+    return device
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a model's parameters (where its callers must put their inputs)."""
+    return next(module.parameters()).device
