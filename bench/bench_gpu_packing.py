@@ -14,9 +14,8 @@ failed trials count as not done.
         [--rounds 2] [--rae-epochs 5 --ldm-epochs 5]     # fewer epochs: a short measurement
     .venv/bin/python bench/bench_gpu_packing.py --dry-run  # CPU only: a logical GPU, tiny trials (plumbing check)
 
-Needs a CUDA GPU unless --dry-run. The trials compute where models/ puts them: on the GPU Ray assigned once the
-training config's device is 'auto' (models/device.py, being added as this is written); before that change training
-ran on the CPU and the GPU was only reserved, and the figures would say nothing about GPU packing.
+Needs a CUDA GPU unless --dry-run. The trials train, sample and score on the GPU share Ray assigned them (the
+training config's device 'auto', models/device.py). Not yet run on a real GPU: no figures recorded so far.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 RESULT_PREFIX = "evaluation_"
+DEFAULT_SAMPLER = "ddpm"  # SPEC part 0; DDIM is an opt-in for speed (not within 0.03 of DDPM: bench/bench_eval.py)
 
 
 def check_critics_match(critics, dataset: str, fingerprint: str | None = None) -> None:
@@ -69,8 +70,8 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
                  log: Callable[[str], None] | None = None, device: str = "auto") -> tuple[dict, Path]:
     """Evaluate a finished run; returns the result dict and the JSON path written in run_dir.
 
-    sampler/steps/guidance default to the run's `sample` config (DDPM over all steps, w = 1 unless it says
-    otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
+    sampler defaults to DDPM over all steps (SPEC part 0); DDIM's steps and the guidance default to the run's
+    `sample` config (w = 1 unless it says otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
     dataset. data_dir: overrides the run's data directory. imageset: the run's dataset already in memory (a
     sweep worker passes its cached copy); every test class is evaluated, whatever subset the run trained on.
     device: where sampling and the critics compute ('auto': a GPU when torch sees one; a sweep trial passes its
@@ -103,9 +104,11 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     run = _load_run_checked(run_dir, config, device)
     check_latent_sizes(config, run.ae, run.ldm, run_dir)
 
-    sampler = sampler or config.sample.sampler
-    if steps is None and sampler == config.sample.sampler:
-        steps = config.sample.steps if sampler == "ddim" else None
+    # The number is scored with ancestral DDPM unless asked otherwise, whatever sampler drew the run's picture grid:
+    # DDIM moved originality by 0.05 on a quick run (bench/bench_eval.py; README "Performance").
+    sampler = sampler or DEFAULT_SAMPLER
+    if steps is None and sampler == "ddim":
+        steps = config.sample.steps if config.sample.sampler == "ddim" else None
     guidance = config.sample.guidance if guidance is None else guidance
     n_steps = int(make_sampler(sampler, run.ldm.betas, steps=steps).timesteps.numel())  # validates steps too
     points = human_points(critics, imageset, data_dir=resolve_data_dir(data_dir)[0] if dataset == "omniglot"

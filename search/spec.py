@@ -425,8 +425,9 @@ def _evaluation(value: Any, train_cfg) -> dict[str, Any]:
     raw = _mapping("evaluation", value, ("sampler", "steps", "guidance", "normalization", "critics"))
     sample = train_cfg.sample if train_cfg is not None else None
     out = {
-        "sampler": raw.get("sampler", sample.sampler if sample else "ddpm"),
-        "steps": raw.get("steps", sample.steps if sample else None),
+        # DDPM unless the file asks (SPEC part 0): the preset's sample-grid sampler draws a picture, not the score
+        "sampler": raw.get("sampler", "ddpm"),
+        "steps": raw.get("steps", sample.steps if sample and sample.sampler == "ddim" else None),
         "guidance": raw.get("guidance", sample.guidance if sample else 1.0),
         "normalization": raw.get("normalization", "relative"),
         "critics": raw.get("critics"),

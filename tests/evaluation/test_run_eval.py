@@ -29,12 +29,13 @@ def tiny_run(tmp_path_factory, omniglot):
 
 def test_evaluate_run_writes_json_and_samples(tiny_run, critics, data_dir):
     result, path = evaluate_run(tiny_run, critics=critics, data_dir=data_dir)
-    assert path.parent == tiny_run and path.name == "evaluation_ddim4_w1_seed0.json"
+    # DDPM over all T = 100 steps by default, although the run's picture grid was drawn with DDIM-4
+    assert path.parent == tiny_run and path.name == "evaluation_ddpm100_w1_seed0.json"
     saved = json.loads(path.read_text())
     for key in ("originality", "recognizability", "distance_to_human", "sampler", "steps", "guidance",
                 "critics_hash", "normalization", "threshold", "human_point"):
         assert key in saved, key
-    assert saved["sampler"] == "ddim" and saved["steps"] == 4 and saved["guidance"] == 1.0
+    assert saved["sampler"] == "ddpm" and saved["steps"] == 100 and saved["guidance"] == 1.0
     assert saved["critics_hash"] == critics.hash and saved["normalization"] == "relative"
     assert saved["per_class"] == result["per_class"] and saved["n_samples"] == 150 * 19
     assert set(saved["distance_to_human_by_source"]) == {"omniglot-test", "lake2015"}

@@ -37,8 +37,11 @@ def test_defaults_of_a_minimal_sweep(raw):
     assert spec.resources == {"cpu": 1.0, "gpu": 0.0}
     assert spec.pruner["name"] == "median"
     assert spec.directions == ["minimize"]
-    # evaluation defaults to the train config's sample section (the quick preset: DDIM with 50 steps)
-    assert (spec.evaluation["sampler"], spec.evaluation["steps"], spec.evaluation["guidance"]) == ("ddim", 50, 1.0)
+    # the score is DDPM's unless the file asks (SPEC part 0), whatever sampler the preset draws its picture grid with
+    assert (spec.evaluation["sampler"], spec.evaluation["steps"], spec.evaluation["guidance"]) == ("ddpm", None, 1.0)
+    # asked for DDIM without steps: the preset's DDIM steps (the quick preset: 50)
+    ddim = sweep_from_dict({**raw, "evaluation": {"sampler": "ddim"}})
+    assert (ddim.evaluation["sampler"], ddim.evaluation["steps"]) == ("ddim", 50)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.n_trials = 5
 
