@@ -47,7 +47,7 @@ def test_a_dry_run_measures_tiny_trials_packed_on_a_logical_gpu(data_dir, tmp_pa
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--packing", "2", "--rounds", "1", "--cpus",
                            "2", "--data-dir", str(data_dir), "--root", str(tmp_path), "--json", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, capture_output=True, text=True, timeout=900)  # a guard against hangs, not a speed target
     assert done.returncode == 0, done.stdout + done.stderr
     (level,) = json.loads(out.read_text())["results"]
     assert level["trials_per_gpu"] == 2 and level["trials"] == level["done"] == 2 and level["oom_retries"] == 0
