@@ -15,7 +15,8 @@ Benchmark (`replay`): each sampler proposes (family, weight) in the conditional 
 sweep's own sampler objects from search/samplers.py and search/space.py, on an in-memory study), is told the
 noisy distance, and is scored by the noise-free distance of what it proposed: the number of trials until one
 lands within `tolerance` (10%) of the table's best distance. 'grid' runs the table's own configurations in a
-random order per seed (the paper's protocol, with no knowledge of which weights are good).
+random order per seed (the paper's protocol, with no knowledge of which weights are good). GP, which sweeps only
+allow on non-conditional spaces, searches the setting and one shared position within the setting's log-range.
 """
 from __future__ import annotations
 
@@ -148,20 +149,40 @@ def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int)
     from search.samplers import make_sampler
     from search.space import suggest
 
-    spec = space_spec(surrogate, sampler, seed, n_trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature warnings of TPE/GP options
-        study = optuna.create_study(sampler=make_sampler(spec), direction="minimize")
+        if sampler == "gp":  # sweeps refuse GP on the conditional space: it gets a flat encoding (_flat_suggest)
+            study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed), direction="minimize")
+            propose = lambda trial: _flat_suggest(trial, surrogate)  # noqa: E731
+        else:
+            spec = space_spec(surrogate, sampler, seed, n_trials)
+            study = optuna.create_study(sampler=make_sampler(spec), direction="minimize")
+            propose = lambda trial: _family_weight(suggest(trial, spec.space))  # noqa: E731
         true = []
         for _ in range(n_trials):
             trial = study.ask()
-            params = suggest(trial, spec.space)
-            family = params["family"]
-            weight = params.get(f"w_{family}")
+            family, weight = propose(trial)
             study.tell(trial, surrogate.distance(family, weight, noise=rng))
             true.append(surrogate.distance(family, weight))
     return np.array(true)
+
+
+def _family_weight(params: Mapping[str, Any]) -> tuple[str, float | None]:
+    return params["family"], params.get(f"w_{params['family']}")
+
+
+def _flat_suggest(trial, surrogate: Surrogate) -> tuple[str, float | None]:
+    """GP's encoding: the setting (categorical) and one position u in [0, 1] shared by all settings, mapped to
+    log10(weight) within the chosen setting's range, so that every trial has the same two dimensions."""
+    ranges = surrogate.ranges()
+    family = trial.suggest_categorical("family", list(ranges))
+    u = trial.suggest_float("u", 0.0, 1.0)
+    span = ranges[family]
+    if span is None:
+        return family, None
+    lo, hi = math.log10(span[0]), math.log10(span[1])
+    return family, 10 ** (lo + u * (hi - lo))
 
 
 def trials_to_target(true: np.ndarray, target: float) -> int | None:

@@ -73,7 +73,7 @@ def test_grid_always_reaches_its_own_best_and_samplers_run(table):
     for seed in range(5):
         true = run_sampler(s, "grid", seed=seed, n_trials=len(s.grid))
         assert sorted(true) == sorted(s.distance(f, w) for f, w in s.grid)  # every configuration once
-    result = replay(s, ("grid", "random", "tpe"), seeds=3, n_trials=8)
+    result = replay(s, ("grid", "random", "tpe", "gp"), seeds=3, n_trials=8)
     assert result["samplers"]["grid"]["misses"] == 0
     for name, r in result["samplers"].items():
         assert r["curves"].shape == (3, 8)
