@@ -91,7 +91,9 @@ def test_other_parameters_reach_the_config_and_the_evaluation(data_dir):
         assert 0.0 <= params["guidance"] <= 4.0
         assert cfg.sample.guidance == params["guidance"]
         assert evaluation_for(spec, params)["guidance"] == params["guidance"]
-        assert evaluation_for(spec, params)["steps"] == 50  # untouched settings come from the sweep
+        untouched = {k: v for k, v in evaluation_for(spec, params).items() if k != "guidance"}
+        assert untouched == {k: v for k, v in spec.evaluation.items() if k != "guidance"}  # from the sweep
+        assert untouched["sampler"] == "ddpm" and untouched["steps"] is None  # the default: DDPM, every step
 
 
 @pytest.mark.parametrize("search, key", [
