@@ -112,25 +112,34 @@ def test_on_cpu_leaves_a_cpu_state_dict_as_it_was():
 # --- runs ----------------------------------------------------------------------------------------------------
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop_after_the_rae_and_continue(run_dir, omniglot, device: str):
+    """Train on the CPU until the RAE is done, stop, then run the same config again on `device`:
+    (summary of the continued run, the stages it reported)."""
+
+    def stop_after_the_rae(stage, metrics):
+        if stage == "rae_done":
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_run(build_config({**TINY, "device": "cpu"}), run_dir, data=omniglot, progress=False,
+                  reporter=stop_after_the_rae)
+    seen: list[str] = []
+    summary = train_run(build_config({**TINY, "device": device}), run_dir, data=omniglot, progress=False,
+                        reporter=lambda stage, metrics: seen.append(stage))
+    return summary, seen
+
+
 @pytest.mark.skipif(HAS_CUDA, reason="'auto' is the CPU only on a machine without a GPU")
 def test_cpu_and_auto_train_the_same_run_and_a_run_continues_on_another_device(tmp_path, omniglot):
     cpu = train_run(build_config({**TINY, "device": "cpu"}), tmp_path / "cpu", data=omniglot, progress=False)
     train_run(build_config({**TINY, "device": "auto"}), tmp_path / "auto", data=omniglot, progress=False)
     assert _same(_tensors(tmp_path / "cpu"), _tensors(tmp_path / "auto"))
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_the_rae(stage, metrics):
-        if stage == "rae_done":
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(build_config({**TINY, "device": "cpu"}), tmp_path / "moved", data=omniglot, progress=False,
-                  reporter=stop_after_the_rae)
-    seen = []
-    moved = train_run(build_config({**TINY, "device": "auto"}), tmp_path / "moved", data=omniglot, progress=False,
-                      reporter=lambda stage, metrics: seen.append(stage))
+    moved, seen = _stop_after_the_rae_and_continue(tmp_path / "moved", omniglot, "auto")
     assert "rae" not in seen and seen.count("ldm") == 2  # continued: not refused, the RAE not trained again
     assert moved.ldm["curve"] == cpu.ldm["curve"]
     assert _same(_tensors(tmp_path / "cpu"), _tensors(tmp_path / "moved"))
@@ -155,18 +164,6 @@ def test_a_run_trained_on_the_gpu_has_cpu_checkpoints_and_loads_anywhere(tmp_pat
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 def test_a_run_started_on_the_cpu_continues_on_the_gpu(tmp_path, omniglot):
-    class Stop(Exception):
-        pass
-
-    def stop_after_the_rae(stage, metrics):
-        if stage == "rae_done":
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(build_config({**TINY, "device": "cpu"}), tmp_path / "r", data=omniglot, progress=False,
-                  reporter=stop_after_the_rae)
-    seen = []
-    summary = train_run(build_config({**TINY, "device": "cuda"}), tmp_path / "r", data=omniglot, progress=False,
-                        reporter=lambda stage, metrics: seen.append(stage))
+    summary, seen = _stop_after_the_rae_and_continue(tmp_path / "r", omniglot, "cuda")
     assert "rae" not in seen and [r["epoch"] for r in summary.ldm["curve"]] == [1, 2]
     assert (tmp_path / "r" / "samples.png").stat().st_size > 0
