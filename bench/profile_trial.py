@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         profiler.enable()
         row = run_trial(config)
         profiler.disable()
+        if row["state"] != "COMPLETE":
+            raise SystemExit(f"trial {number}: {row['state']}: {row.get('error')}")
         print(f"trial {number}: {row['state']} total {time.perf_counter() - start:.1f} s = RAE {row['wall_rae_s']:.1f} "
               f"+ LDM {row['wall_ldm_s']:.1f} + sampling {row['wall_sample_s']:.1f} + critics "
               f"{row['wall_critics_s']:.1f} + the rest (loading, writing) "
