@@ -23,6 +23,7 @@ import torch
 
 from models.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from models.config import ConfigError, TrainConfig, config_from_dict
+from models.device import cpu_threads
 from models.data import ImageSet, to_float
 
 # reporter(stage, metrics): called after every epoch of each stage ('rae' or 'ldm') and once with 'rae_done'.
@@ -30,6 +31,10 @@ from models.data import ImageSet, to_float
 Reporter = Callable[[str, dict[str, Any]], None]
 
 STAGE_SEED = {"rae": 1, "ldm": 2, "sample": 3}
+# The LDM's training loop on the CPU uses at most this many torch threads, whatever the run's `threads`: its
+# matrices are too small to split (one thread 1.7x faster than two, bench/bench_contention.py); the encoding of
+# the training set before it and sampling after it use every thread the run has.
+LDM_CPU_THREADS = 1
 
 
 class TrainingDiverged(RuntimeError):
@@ -243,14 +248,15 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
         g = epoch_generator(cfg.seed, "ldm", epoch, device)
         torch.manual_seed(g.initial_seed())
         total, steps = torch.zeros((), device=device), 0
-        for idx in _batches(len(z), cfg.ldm.batch_size, g):
-            loss = ldm.loss(z[idx], cond[idx], generator=g)
-            _check_finite(loss.detach(), "ldm", epoch, steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
-            steps += 1
+        with cpu_threads(LDM_CPU_THREADS, device):
+            for idx in _batches(len(z), cfg.ldm.batch_size, g):
+                loss = ldm.loss(z[idx], cond[idx], generator=g)
+                _check_finite(loss.detach(), "ldm", epoch, steps)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+                steps += 1
         row = {"epoch": epoch + 1, "loss": float(total) / max(steps, 1)}
         state = {
             "epoch": epoch + 1,

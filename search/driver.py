@@ -50,8 +50,8 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from search.study import (
-    check_agreement, check_saved_spec, driver_lock, enqueue_warm_start, n_finished, open_study, save_spec,
-    settle_stale, state_counts, tell_from_row,
+    check_agreement, check_saved_spec, driver_lock, enqueue_initial_design, enqueue_warm_start, n_finished,
+    open_study, save_spec, settle_stale, state_counts, tell_from_row,
 )
 from search.trial import base_row, pruning_value, run_trial, trial_config
 
@@ -306,6 +306,8 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
         study = open_study(spec)
         if enqueue_warm_start(study, spec):
             echo(f"warm start: {len(study.get_trials(states=(TrialState.WAITING,)))} configurations enqueued")
+        elif n := enqueue_initial_design(study, spec):
+            echo(f"initial design: every family once ({n} configurations) before the sampler proposes")
         relaunch, settled = settle_stale(study, spec)
         if settled:
             echo("settled from result rows: " + ", ".join(f"{n} {s}" for s, n in settled.items()))

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-SAMPLERS = ("grid", "random", "tpe", "gp")
+SAMPLERS = ("grid", "random", "tpe", "tpe-random-start", "gp")
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,17 @@ def _pooled_std(series_groups) -> float:
 
 
 def space_spec(surrogate: Surrogate, sampler: str, seed: int, n_trials: int):
-    """The SweepSpec a user would write for this search (family mode over the table's settings and ranges)."""
+    """The SweepSpec a user would write for this search (family mode over the table's settings and ranges);
+    'tpe-random-start' is tpe without its initial design (sampler.initial_design: none)."""
     from search.spec import sweep_from_dict
 
     families: dict[str, Any] = {}
     for family, span in surrogate.ranges().items():
         families[family] = {} if span is None else {"low": span[0], "high": span[1]}
+    chosen = ({"name": "tpe", "seed": seed, "initial_design": "none"} if sampler == "tpe-random-start"
+              else {"name": sampler, "seed": seed})
     raw = {"name": "replay", "train": {"preset": "quick", "data": {"dataset": "omniglot"}},
-           "search": {"families": families}, "sampler": {"name": sampler, "seed": seed}, "n_trials": n_trials}
+           "search": {"families": families}, "sampler": chosen, "n_trials": n_trials}
     return sweep_from_dict(raw, check_data=False)
 
 
@@ -148,6 +151,7 @@ def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int)
 
     from search.samplers import make_sampler
     from search.space import suggest
+    from search.study import enqueue_initial_design
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -158,6 +162,7 @@ def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int)
         else:
             spec = space_spec(surrogate, sampler, seed, n_trials)
             study = optuna.create_study(sampler=make_sampler(spec), direction="minimize")
+            enqueue_initial_design(study, spec)  # what a sweep's driver does to a new study
             propose = lambda trial: _family_weight(suggest(trial, spec.space))  # noqa: E731
         true = []
         for _ in range(n_trials):

@@ -13,6 +13,7 @@
         barlow: {low: 1, high: 100}
     objective: distance              # 'distance' (minimize the distance to the human point) or 'pareto'
     sampler: {name: tpe, seed: 0, n_startup_trials: 3}   # tpe | gp | random | grid | nsga2 | motpe
+                                     # (tpe, mode family: initial_design: families (default) | none)
     n_trials: 6                      # sampler grid: defaults to (and may not exceed) the number of grid points
     max_concurrent: 2                # trials running at once
     resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
@@ -61,12 +62,18 @@ TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "samp
             "resources", "evaluation", "storage", "pruner", "warm_start")
 
 
+INITIAL_DESIGNS = ("families", "none")
+
+
 @dataclass(frozen=True)
 class SamplerSpec:
     name: str = "tpe"
     seed: int = 0
     n_startup_trials: int | None = None  # None: the sampler's own default (TPE and GP: 10)
     population_size: int | None = None  # NSGA-II only (None: Optuna's default, 50)
+    # tpe in mode family: 'families' runs every family once (at the middle of its weights) before the sampler's
+    # own proposals (search.samplers.initial_design); 'none' leaves the start to the sampler.
+    initial_design: str = "families"
 
 
 @dataclass(frozen=True)
@@ -380,7 +387,7 @@ def check_dataset(cfg) -> Path:
 def _sampler(value: Any, objective: str | None) -> SamplerSpec:
     if isinstance(value, str):  # shorthand: `sampler: gp`
         value = {"name": value}
-    raw = _mapping("sampler", value, ("name", "seed", "n_startup_trials", "population_size"))
+    raw = _mapping("sampler", value, ("name", "seed", "n_startup_trials", "population_size", "initial_design"))
     name = _choice("sampler.name", raw.get("name", "tpe"), SAMPLERS)
     if name in MULTI_OBJECTIVE_ONLY and objective == "distance":
         raise SweepError(f"sampler.name: {name} searches a Pareto front; use it with objective: pareto")
@@ -395,7 +402,9 @@ def _sampler(value: Any, objective: str | None) -> SamplerSpec:
     population = raw.get("population_size")
     if population is not None and (name != "nsga2" or not _is_int(population) or population < 2):
         raise SweepError(f"sampler.population_size: an integer >= 2, for sampler nsga2 only; got {population!r}")
-    return SamplerSpec(name=name, seed=seed, n_startup_trials=startup, population_size=population)
+    design = _choice("sampler.initial_design", raw.get("initial_design", "families"), INITIAL_DESIGNS)
+    return SamplerSpec(name=name, seed=seed, n_startup_trials=startup, population_size=population,
+                       initial_design=design)
 
 
 def _n_trials(value: Any, n_points: int | None) -> int:

@@ -233,6 +233,19 @@ def enqueue_warm_start(study: optuna.Study, spec) -> int:
     return len(study.get_trials(deepcopy=False)) - before
 
 
+def enqueue_initial_design(study: optuna.Study, spec) -> int:
+    """Enqueue the sampler's initial design (search.samplers.initial_design) into a new study: one without
+    trials and without a warm start (a warm start is the user's own first design). Returns how many."""
+    from search.samplers import initial_design
+
+    if spec.warm_start or study.get_trials(deepcopy=False):
+        return 0
+    points = initial_design(spec)
+    for params in points:
+        study.enqueue_trial(params)
+    return len(points)
+
+
 # --- the sweep file and its saved copy ---------------------------------------------------------------------------
 
 SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)

@@ -167,3 +167,24 @@ def test_a_run_started_on_the_cpu_continues_on_the_gpu(tmp_path, omniglot):
     summary, seen = _stop_after_the_rae_and_continue(tmp_path / "r", omniglot, "cuda")
     assert "rae" not in seen and [r["epoch"] for r in summary.ldm["curve"]] == [1, 2]
     assert (tmp_path / "r" / "samples.png").stat().st_size > 0
+
+
+def test_cpu_threads_caps_inside_the_block_and_restores_after():
+    from models.device import cpu_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cpu_threads(1, torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):  # restored on the way out of an exception too
+            with cpu_threads(1, torch.device("cpu")):
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+        with cpu_threads(1, torch.device("cuda")):  # a GPU run keeps its CPU threads for data work
+            assert torch.get_num_threads() == 2
+        with cpu_threads(4, torch.device("cpu")):  # a cap above the setting raises nothing
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

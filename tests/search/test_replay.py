@@ -73,7 +73,7 @@ def test_grid_always_reaches_its_own_best_and_samplers_run(table):
     for seed in range(5):
         true = run_sampler(s, "grid", seed=seed, n_trials=len(s.grid))
         assert sorted(true) == sorted(s.distance(f, w) for f, w in s.grid)  # every configuration once
-    result = replay(s, ("grid", "random", "tpe", "gp"), seeds=3, n_trials=8)
+    result = replay(s, ("grid", "random", "tpe", "tpe-random-start", "gp"), seeds=3, n_trials=8)
     assert result["samplers"]["grid"]["misses"] == 0
     for name, r in result["samplers"].items():
         assert r["curves"].shape == (3, 8)
@@ -87,3 +87,15 @@ def test_committed_table_builds_a_surrogate():
     s = Surrogate.from_table(pd.read_parquet(REAL_TABLE))
     assert len(s.curves) == 7 and s.noise[0] > 0 and s.noise[1] > 0
     assert all(len(c.log_w) >= 3 for f, c in s.curves.items() if f != "none")  # a curve per regularizer
+
+
+def test_default_tpe_tries_every_setting_first_and_the_random_start_does_not(table):
+    """The sweep's tpe runs its initial design (every setting once) first; tpe-random-start is TPE's own start."""
+    s = Surrogate.from_table(table)
+    k = len(s.curves)
+    first = run_sampler(s, "tpe", seed=0, n_trials=k)
+    middles = sorted(s.distance(f, None if s.ranges()[f] is None else
+                                10 ** (sum(map(np.log10, s.ranges()[f])) / 2)) for f in s.curves)
+    assert np.allclose(sorted(first), middles)
+    plain = [run_sampler(s, "tpe-random-start", seed=seed, n_trials=k) for seed in range(3)]
+    assert any(not np.allclose(sorted(p), middles) for p in plain)

@@ -123,3 +123,42 @@ def test_grid_enqueued_trial_keeps_its_parameters(data_dir):
 def test_grid_sampler_needs_points():
     with pytest.raises(ValueError, match="at least one"):
         GridPointsSampler([])
+
+
+def test_initial_design_runs_every_family_once_at_its_middle_weight(data_dir):
+    from search.samplers import initial_design
+    from search.study import enqueue_initial_design
+
+    search = {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"choices": [0.1, 10.0, 1.0]},
+                           "barlow": 10.0}}
+    spec = make_spec(data_dir, search, {"name": "tpe", "seed": 3})
+    design = initial_design(spec)
+    assert sorted(p["family"] for p in design) == ["barlow", "kl", "none", "prototype"]
+    by_family = {p["family"]: p for p in design}
+    assert by_family["kl"]["w_kl"] == pytest.approx(10 ** -1.5)  # geometric middle of a log range
+    assert by_family["prototype"]["w_prototype"] == 1.0  # the middle of the sorted list
+    assert by_family["none"] == {"family": "none"} and by_family["barlow"] == {"family": "barlow"}  # fixed: no param
+    orders = {tuple(p["family"] for p in initial_design(make_spec(data_dir, search, {"name": "tpe", "seed": s})))
+              for s in range(6)}
+    assert len(orders) > 1  # the order comes from the seed
+    assert initial_design(make_spec(data_dir, search, {"name": "tpe", "initial_design": "none"})) == []
+    assert initial_design(make_spec(data_dir, search, "random")) == []  # the baseline stays random
+    assert initial_design(make_spec(data_dir, WEIGHTS, "tpe")) == []  # mode weights: no families
+
+    # A new study runs the design first, in order, then the sampler; a study with trials gets nothing again.
+    study = optuna.create_study(sampler=make_sampler(spec))
+    assert enqueue_initial_design(study, spec) == 4
+    for expected in design:
+        trial = study.ask()
+        params = suggest(trial, spec.space)
+        assert params == expected
+        study.tell(trial, toy_values(params, 1)[0] if len(params) > 1 else 1.0)
+    assert enqueue_initial_design(study, spec) == 0
+    assert len(study.trials) == 4
+
+
+def test_initial_design_setting_is_checked(data_dir):
+    from search.errors import SweepError
+
+    with pytest.raises(SweepError, match="sampler.initial_design"):
+        make_spec(data_dir, FAMILIES, {"name": "tpe", "initial_design": "sobol"})
