@@ -228,6 +228,27 @@ def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, d
     assert first[:2] == [{"w_prototype": 1.0}, {"w_prototype": 5.0}] and first[2] not in first[:2]
 
 
+def test_the_initial_design_is_enqueued_once_into_the_journal_and_a_warm_start_replaces_it(tmp_path, data_dir,
+                                                                                            critics_dir):
+    from search.samplers import initial_design
+    from search.space import suggest
+    from search.study import enqueue_initial_design
+
+    families = {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 0.1, "high": 100}}}
+    spec, _ = read_sweep_file(sweep_file(tmp_path / "a", data_dir, critics_dir, n_trials=6, search=families,
+                                         sampler={"name": "tpe", "seed": 1}))
+    assert enqueue_initial_design(open_study(spec), spec) == 3
+    study = open_study(spec)  # a driver restart: the design is in the journal, not enqueued again
+    assert enqueue_initial_design(study, spec) == 0
+    asked = [suggest(study.ask(), spec.space) for _ in range(4)]
+    assert asked[:3] == initial_design(spec) and len(load_study(spec).trials) == 4
+
+    warm = {"configs": [{"family": "prototype", "w_prototype": 3.0}]}
+    spec, _ = read_sweep_file(sweep_file(tmp_path / "b", data_dir, critics_dir, n_trials=6, search=families,
+                                         sampler={"name": "tpe"}, warm_start=warm))
+    assert enqueue_initial_design(open_study(spec), spec) == 0
+
+
 @pytest.mark.slow  # a third Ray sweep: about 35 s on a busy 2-core machine
 def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path, data_dir, critics_dir):
     # Every configuration diverges at the first step (a fixed prototype weight of 1e38): after three identical
