@@ -7,7 +7,8 @@ directories and result rows; Tune's experiment directory is disposable: every dr
 <sweep dir>/tune/<session> and never restores one.
 
     run_sweep
-      check_critics               the evaluation's critics exist for the dataset (before anything is written)
+      preflight                   before Ray and before anything is written (search/preflight.py): the dataset
+                                  loads, the critics load and fit it, one trial fits on the embedded Ray
       driver_lock                 one driver per sweep (search/study.py); check_saved_spec, save_spec
       settle_stale                RUNNING trials of a dead driver: tell from their row, or run them again
       Tuner(fit)                  StudySearcher.suggest: stale trials first (same number and params), then
@@ -295,15 +296,23 @@ class TrialCatalog(Callback):
 
 
 def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, num_cpus: int | None = None,
-              num_gpus: int | None = None, echo: Echo = print) -> SweepOutcome:
-    """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it)."""
+              num_gpus: int | None = None, retry_failed: bool = False, echo: Echo = print) -> SweepOutcome:
+    """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it).
+    retry_failed: run every FAIL trial's configuration again, the failures no longer counting towards n_trials."""
+    import ray
+
+    from search.preflight import preflight
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    check_root_in_job(spec)
-    check_critics(spec)  # every trial would fail at its evaluation otherwise
+    embedded = address is None and not ray.is_initialized() and _job_env_vars() is None
+    # Before Ray starts and before the sweep directory is touched: data, critics, resources (search/preflight.py).
+    preflight(spec, embedded=embedded, num_cpus=num_cpus, num_gpus=num_gpus, echo=echo)
     with driver_lock(spec.dir()):
         check_saved_spec(spec)
         save_spec(spec, raw_spec)
         study = open_study(spec)
+        if retry_failed and (n := requeue_failed(study)):
+            echo(f"retry: {n} failed configurations enqueued again; those failures no longer count towards n_trials")
         if enqueue_warm_start(study, spec):
             echo(f"warm start: {len(study.get_trials(states=(TrialState.WAITING,)))} configurations enqueued")
         elif n := enqueue_initial_design(study, spec):
@@ -327,6 +336,21 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
         return SweepOutcome(counts=state_counts(study), interrupted=interrupted and not searcher.aborted,
                             problems=problems, ran=sum(searcher.ended.values()) if searcher else 0,
                             settled=settled, aborted=searcher.aborted if searcher else None)
+
+
+def requeue_failed(study: optuna.Study) -> int:
+    """Enqueue the parameters of every FAIL trial not requeued before, and record their numbers in the study
+    (search.study.RETRIED), so that n_finished no longer counts them: how trials lost to an environment problem
+    (data, critics, disk) are won back without renaming the sweep. Their rows stay, as FAIL. Returns how many."""
+    from search.study import RETRIED
+
+    done = set(study.user_attrs.get(RETRIED, []))
+    failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number not in done]
+    for t in failed:
+        study.enqueue_trial(dict(t.params))
+    if failed:
+        study.set_user_attr(RETRIED, sorted(done | {t.number for t in failed}))
+    return len(failed)
 
 
 def check_root_in_job(spec) -> None:

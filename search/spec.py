@@ -194,8 +194,10 @@ def load_sweep(path: str | Path, *, overrides: Mapping[str, Any] | None = None) 
     path = as_path(path)  # a sweep's saved copy may be in a bucket (sweep resume --root s3://...)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
+    from models.yamlfile import load_yaml
+
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())  # a key written twice is an error naming it and both lines
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: not valid YAML: {exc}") from None
     if raw is None:
@@ -254,6 +256,9 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
         errors.run(_study_beside, root)
     pruner = errors.run(_pruner, raw.get("pruner"), objective)
     warm = errors.run(_warm_start, raw.get("warm_start"), space, grid)
+    if train is not None and space is not None and evaluation is not None and resources is not None:
+        for message in conflicts(train, space, evaluation, resources):
+            errors.add(message)
     errors.raise_if_any()
     return SweepSpec(name=name, root=root, description=description, train=train, space=space, sampler=sampler,
                      objective=objective, n_trials=n_trials, max_concurrent=max_concurrent, resources=resources,
@@ -540,3 +545,86 @@ def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
         elif not Path(p).exists():
             raise SweepError(f"warm_start.parquet: {p} does not exist (a sweep directory or a Parquet file)")
     return WarmStart(configs=tuple(checked), parquet=tuple(parquet))
+
+
+# --- settings that are each valid but cannot work together --------------------------------------------------------
+
+DDIM_DEFAULT_STEPS = 50  # models.diffusion.ddim.DEFAULT_STEPS (kept torch-free here)
+MAX_CORNERS = 256
+
+
+def conflicts(train: Mapping[str, Any], space: SpaceSpec, evaluation: Mapping[str, Any],
+              resources: Mapping[str, float]) -> list[str]:
+    """Messages for combinations that no trial could run, checked at every corner of the search space (the ends
+    of each searched range, every listed choice): each names the keys involved and what to change."""
+    from types import SimpleNamespace
+
+    from search.space import evaluation_for, train_config_for
+
+    spec = SimpleNamespace(train=train, space=space, evaluation=evaluation)
+    found: dict[str, list[str]] = {}  # message -> the corners where it happens
+    corners = 0
+    for params, where in _corners(space):
+        try:
+            cfg, ev = train_config_for(spec, params), evaluation_for(spec, params)
+        except Exception:  # noqa: BLE001 - a value the space's own checks report (or a trial's own FAIL)
+            continue
+        corners += 1
+        for message in _conflicts_of(cfg, ev, resources):
+            found.setdefault(message, []).append(where)
+    # Everywhere: the message alone; only in part of the space: where (the first such corner).
+    return [m if len(w) == corners else m + w[0] for m, w in found.items()]
+
+
+def _conflicts_of(cfg, ev: Mapping[str, Any], resources: Mapping[str, float]) -> list[str]:
+    out = []
+    T = cfg.ldm.timesteps
+    if T < 2:
+        out.append(f"train.ldm.timesteps: {T}; the noise schedule needs at least 2 timesteps")
+    if cfg.sample.sampler == "ddim" and (cfg.sample.steps or DDIM_DEFAULT_STEPS) > T:
+        out.append(f"train.sample.steps: DDIM with {cfg.sample.steps or DDIM_DEFAULT_STEPS} steps, but the diffusion "
+                   f"has train.ldm.timesteps {T}; DDIM takes at most one step per timestep: lower the steps or "
+                   "raise the timesteps")
+    if cfg.sample.sampler == "ddpm" and cfg.sample.steps is not None and cfg.sample.steps != T:
+        out.append(f"train.sample.steps: {cfg.sample.steps} with sampler ddpm, which runs every one of the "
+                   f"{T} timesteps; remove steps or use sampler ddim")
+    if ev.get("sampler") == "ddim":
+        steps = ev.get("steps") or (cfg.sample.steps if cfg.sample.sampler == "ddim" else None) or DDIM_DEFAULT_STEPS
+        if steps > T:
+            out.append(f"evaluation.steps: DDIM with {steps} steps, but the diffusion has train.ldm.timesteps {T}; "
+                       "DDIM takes at most one step per timestep: lower evaluation.steps or raise the timesteps")
+    if cfg.ldm.drop_prob == 0:
+        for key, w in (("evaluation.guidance", ev.get("guidance") or 0.0), ("train.sample.guidance", cfg.sample.guidance)):
+            if w > 0:
+                out.append(f"{key}: {w:g} needs the unconditional prediction, which the LDM never learns with "
+                           "train.ldm.drop_prob 0 (the null condition is never trained): set drop_prob > 0 (the "
+                           "paper: 0.1) or guidance 0")
+    if cfg.device.startswith("cuda") and not resources.get("gpu"):
+        out.append(f"train.device: {cfg.device} but resources.gpu is 0, so Ray gives a trial no GPU "
+                   "(CUDA_VISIBLE_DEVICES is empty): set resources.gpu (e.g. 1 or 0.25) or device auto")
+    return out
+
+
+def _corners(space: SpaceSpec):
+    """(params, ' (at search point ...)' or '') for each corner of the searched non-weight dimensions; the
+    weights sit at their lowest value (they change no setting checked here). At most MAX_CORNERS of them."""
+    import itertools
+
+    from search.space import Choice, Range, searched
+
+    def ends(dim):
+        return [dim.low, dim.high] if isinstance(dim, Range) else list(dim.choices) if isinstance(dim, Choice) else []
+
+    base: dict[str, Any] = {}
+    if space.mode == "family":
+        family, dim = next(iter(space.families.items()))
+        base["family"] = family
+        if searched(dim):
+            base[f"w_{family}"] = ends(dim)[0]
+    else:
+        base.update({f"w_{r}": ends(d)[0] for r, d in space.regularizers.items() if searched(d)})
+    names = [n for n, d in space.params.items() if searched(d)]
+    for values in itertools.islice(itertools.product(*(ends(space.params[n]) for n in names)), MAX_CORNERS):
+        point = dict(zip(names, values))
+        where = (" (at search.params " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")") if point else ""
+        yield {**base, **point}, where

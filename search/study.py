@@ -126,8 +126,13 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
+RETRIED = "retried_failed"  # study user attr: FAIL trials run again by `sweep run --retry-failed` (not counted)
+
+
 def n_finished(study: optuna.Study) -> int:
-    return sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    """Finished trials that count towards n_trials (a FAIL trial requeued by --retry-failed does not)."""
+    retried = set(study.user_attrs.get(RETRIED, ()))
+    return sum(t.state in FINISHED and t.number not in retried for t in study.get_trials(deepcopy=False))
 
 
 # --- rows <-> study -----------------------------------------------------------------------------------------------
@@ -265,7 +270,9 @@ def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None
     from search.spec import load_sweep
 
     spec = load_sweep(path, overrides=overrides)
-    raw = copy.deepcopy(yaml.safe_load(as_path(path).read_text()) or {})
+    from models.yamlfile import load_yaml
+
+    raw = copy.deepcopy(load_yaml(as_path(path).read_text()) or {})
     raw.setdefault("name", as_path(path).stem)
     for dotted, value in (overrides or {}).items():
         node = raw
@@ -288,7 +295,9 @@ def load_saved_spec(sweep_dir: str | Path):
     path = sweep_dir / SAVED_SPEC
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a sweep directory (run `humanlike sweep run FILE` first)")
-    raw = yaml.safe_load(path.read_text())
+    from models.yamlfile import load_yaml
+
+    raw = load_yaml(path.read_text())
     raw["root"] = str(sweep_dir.parent)  # where it is now, even if it was moved
     raw["name"] = sweep_dir.name
     return sweep_from_dict(raw, check_data=False)

@@ -67,6 +67,9 @@ def _execution_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, metavar="N", help="run until N trials are finished (overrides n_trials)")
     p.add_argument("--data-dir", help="dataset directory (default: the sweep file's, then $HUMANLIKE_DATA_DIR)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the embedded Ray (default: all of this machine)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run the configurations of FAIL trials again; those failures stop counting towards n_trials "
+                        "(after fixing an environment problem that failed them)")
 
 
 # --- run / resume -----------------------------------------------------------------------------------------------
@@ -122,14 +125,15 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
     from search.report import best_text
     from search.results import read_results
 
-    outcome = run_sweep(spec, raw, address=args.address, num_cpus=args.num_cpus, echo=_echo)
+    outcome = run_sweep(spec, raw, address=args.address, num_cpus=args.num_cpus, echo=_echo,
+                        retry_failed=args.retry_failed)
     counts = ", ".join(f"{s} {n}" for s, n in outcome.counts.items() if n)
     print(f"sweep {spec.name}: {counts or 'no trials'}; results in {spec.dir() / 'results'}")
     print("most human-like configurations:")
     print(best_text(read_results(spec.dir()), 3))
     if outcome.aborted:
-        print(f"stopped early: {outcome.aborted}; fix the cause, then give the sweep a new name (its failed trials "
-              "count towards n_trials) or raise n_trials", file=sys.stderr)
+        print(f"stopped early: {outcome.aborted}; fix the cause, then run the same command with --retry-failed "
+              "(the failed trials run again and stop counting towards n_trials)", file=sys.stderr)
         return 1
     if outcome.interrupted:
         root = "" if spec.root == "sweeps" else f" --root {spec.root}"

@@ -29,25 +29,36 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, bool]:
 
 
 def load_dataset(name: str, *, data_dir: str | Path | None = None) -> ImageSet:
-    """Load 'omniglot', 'quickdraw' (defaults of load_quickdraw) or 'qdfs' as an ImageSet."""
+    """Load 'omniglot', 'quickdraw' (defaults of load_quickdraw) or 'qdfs' as an ImageSet: from the decoded copy
+    in the cache (models/data/cache.py) when the source files are unchanged, else decoded and cached."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    from .cache import cached_load
+
     root, is_default = resolve_data_dir(data_dir)
     if name == "omniglot":
-        from .omniglot import has_omniglot, load_omniglot
+        from .omniglot import has_omniglot
 
         if is_default and not has_omniglot(root / "omniglot"):
             from .download import download_omniglot
+            from .errors import DataError
 
-            download_omniglot(root)
+            try:
+                download_omniglot(root)
+            except DataError as exc:  # offline, a proxy, a wrong checksum: say where a local copy can come from
+                raise DataError(f"{exc}. Omniglot is not in {root / 'omniglot'} and could not be downloaded: "
+                                f"point --data-dir (or {ENV_VAR}) at a directory that holds omniglot/ "
+                                "(README, Data)") from exc
         elif not root.is_dir():
             raise data_error(root, f"data directory does not exist (from {'data_dir' if data_dir else ENV_VAR}); "
                              f"Omniglot is downloaded only into the default {DEFAULT_DIR}")
-        return load_omniglot(root)
+        from .omniglot import load_omniglot
+
+        return cached_load(name, root, lambda: load_omniglot(root))
     if name == "quickdraw":  # the loaders' DataError names the exact path the files go to
         from .quickdraw import load_quickdraw
 
-        return load_quickdraw(root)
+        return cached_load(name, root, lambda: load_quickdraw(root))
     from .qdfs import load_qdfs
 
-    return load_qdfs(root)
+    return cached_load(name, root, lambda: load_qdfs(root))

@@ -431,3 +431,47 @@ def test_data_dir_resolution_never_downloads_into_given_dirs(tmp_path, monkeypat
         load_dataset("quickdraw")
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         load_dataset("mnist")
+
+
+# --- the decoded copy on disk (models/data/cache.py) -------------------------------------------------------------
+
+
+def _tensors_equal(a: ImageSet, b: ImageSet) -> bool:
+    parts = ("train_images", "train_labels", "train_exemplars", "test_images", "test_labels", "test_exemplars")
+    return all(torch.equal(getattr(a, k), getattr(b, k)) for k in parts) and \
+        (a.train_classes, a.test_classes) == (b.train_classes, b.test_classes)
+
+
+def test_the_decoded_copy_is_read_fast_and_equals_the_decode(tmp_path, data_dir, monkeypatch):
+    import shutil
+    import time
+
+    from models.data.cache import cache_dir
+    from models.data.omniglot import load_omniglot
+
+    monkeypatch.setenv("HUMANLIKE_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    shutil.copytree(data_dir / "omniglot", root / "omniglot")
+    t0 = time.perf_counter()
+    first = load_dataset("omniglot", data_dir=root)  # decodes and stores
+    decode_s = time.perf_counter() - t0
+    (stored,) = cache_dir().glob("omniglot-*.npz")
+    t0 = time.perf_counter()
+    again = load_dataset("omniglot", data_dir=root)
+    cached_s = time.perf_counter() - t0
+    assert cached_s < 1.0 and cached_s < decode_s / 3, (decode_s, cached_s)
+    assert _tensors_equal(again, load_omniglot(root))
+    fingerprint = again.fingerprint()
+    object.__delattr__(again, "_fingerprint")  # the stored fingerprint agrees with the tensors read back
+    assert again.fingerprint() == fingerprint == first.fingerprint()
+
+    # A damaged cache file is decoded again and replaced, never trusted.
+    stored.write_bytes(stored.read_bytes()[:1000])
+    assert _tensors_equal(load_dataset("omniglot", data_dir=root), first)
+    assert stored.stat().st_size > 1_000_000
+
+    # A changed source file is a new key: its fault shows, the old decoded copy does not mask it.
+    npz = root / "omniglot" / "images_evaluation.npz"
+    npz.write_bytes(npz.read_bytes()[:5000])
+    with pytest.raises(DataError, match="images_evaluation.npz: unreadable or truncated npz"):
+        load_dataset("omniglot", data_dir=root)

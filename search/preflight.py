@@ -1,0 +1,91 @@
+"""Everything a sweep needs from this machine, checked in the driver before Ray starts and before anything is written.
+
+A sweep that cannot work should stop in its first seconds with exit status 2, not after Ray has started and three
+trials have failed with the same message. The sweep file's own mistakes (keys, values, settings that cannot work
+together: search/spec.py) are found when it is read; this module checks what the file cannot show:
+
+    root        inside a Ray job, a relative root would land in the job's temporary copy of the project
+    critics     the evaluation's critics exist, load, and were trained on the sweep's dataset
+    dataset     resolved (data_dir, $HUMANLIKE_DATA_DIR, the download cache) and loaded in full: a missing,
+                unreachable, truncated or malformed file stops here, named, with its fix. The decoded copy is
+                cached (models/data/cache.py), so the workers then read it in a fraction of a second
+    sizes       the training config's class counts and batch sizes fit the dataset as loaded
+    resources   a local sweep's embedded Ray can place one trial (its CPUs and GPUs exist here)
+
+Each check raises SweepError or DataError (both ValueErrors: `humanlike` prints the message and exits with 2).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from search.errors import SweepError
+
+Echo = Callable[[str], None]
+
+
+def preflight(spec, *, embedded: bool, num_cpus: int | None = None, num_gpus: int | None = None,
+              echo: Echo = print) -> None:
+    """Run every check; the first failure raises. `embedded`: the driver will start Ray on this machine."""
+    from search.driver import check_critics, check_root_in_job
+
+    check_root_in_job(spec)
+    if embedded:
+        check_resources(spec, num_cpus=num_cpus, num_gpus=num_gpus)
+    check_critics(spec)  # every trial would fail at its evaluation otherwise
+    check_data(spec, echo=echo)
+
+
+def check_data(spec, *, echo: Echo = print):
+    """Load the sweep's dataset as a trial will (same resolution, same loader) and check the training config's
+    sizes against it; returns the ImageSet. The first load of a dataset decodes it and fills the cache."""
+    import time
+
+    from models.config import build_config
+    from models.data import load_dataset, resolve_data_dir
+
+    cfg = build_config(spec.train)
+    root, _ = resolve_data_dir(cfg.data.data_dir)
+    t0 = time.perf_counter()
+    data = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir)  # DataError names the file and the fault
+    seconds = time.perf_counter() - t0
+    if seconds > 2:
+        echo(f"dataset {cfg.data.dataset} decoded from {root} in {seconds:.1f} s (cached for the trials)")
+    check_sizes(cfg, data)
+    return data
+
+
+def check_sizes(cfg, data) -> None:
+    """data.train_classes / test_classes within what the dataset has; at least one full batch per epoch (the
+    trainers drop the last incomplete batch, so a batch larger than the training set trains nothing)."""
+    for part, asked in (("train", cfg.data.train_classes), ("test", cfg.data.test_classes)):
+        have = len(getattr(data, f"{part}_classes"))
+        if asked is not None and asked > have:
+            raise SweepError(f"train.data.{part}_classes: {asked}, but {data.name} has {have} {part} classes")
+    n = len(data.train_images)
+    if cfg.data.train_classes is not None:  # a seeded subset: count the images of the classes it keeps
+        n = len(data.subset(train_classes=cfg.data.train_classes, seed=cfg.seed).train_images)
+    for stage in ("rae", "ldm"):
+        batch = getattr(cfg, stage).batch_size
+        if batch > n:
+            raise SweepError(f"train.{stage}.batch_size: {batch} is more than the {n} training images, so an epoch "
+                             "has no full batch and nothing is trained: lower the batch size or use more classes")
+
+
+def check_resources(spec, *, num_cpus: int | None, num_gpus: int | None) -> None:
+    """One trial must fit on the embedded Ray, or Tune waits for resources that never come."""
+    cpus = num_cpus or os.cpu_count() or 1
+    if spec.resources["cpu"] > cpus:
+        raise SweepError(f"resources.cpu: a trial asks for {spec.resources['cpu']:g} CPUs, this machine's Ray has "
+                         f"{cpus} (--num-cpus); lower it, or run on a cluster with --address")
+    if spec.resources["gpu"] > 0:
+        gpus = num_gpus if num_gpus is not None else _visible_gpus()
+        if spec.resources["gpu"] > gpus:
+            raise SweepError(f"resources.gpu: a trial asks for {spec.resources['gpu']:g} GPU, this machine has "
+                             f"{gpus}; set resources.gpu: 0, or run on a cluster with --address")
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
