@@ -44,6 +44,7 @@ def _register_critics(sub) -> None:
                    "so that the second human point is scored on classes the critics never saw)")
     t.add_argument("--force", action="store_true", help="replace critics already in --out")
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    t.add_argument("--seed", type=int, default=0, help="seed of both critics (default 0, the shipped ones)")
     t.set_defaults(handler=_critics_train)
 
 
@@ -142,7 +143,7 @@ def _critics_train(args) -> int:
         from models.data import resolve_data_dir
 
         exclude = tuple(c for c in lake2015_classes(resolve_data_dir(args.data_dir)[0]) if c in imageset.train_classes)
-    critics = train_critics(imageset, RECIPES[args.recipe], exclude_classes=exclude,
+    critics = train_critics(imageset, RECIPES[args.recipe].with_seed(args.seed), exclude_classes=exclude,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
     save_critics(critics, out)
     m = critics.manifest

@@ -1,16 +1,20 @@
-"""Training recipes of the two critics (SPEC sections 5 and 8), on a dataset's training classes only.
+"""Training recipes of the two critics (SPEC sections 5 and 8; issue 11), on a dataset's training classes only.
 
-- Recognizability critic: a prototypical network trained on 1-shot episodes whose support is the class exemplar
-  (DvR: 60-way training with 5 queries per class, 20-way testing), squared-L2 logits, Adam with step decay.
-- Originality critic: SimCLR, NT-Xent with tau = 0.5 on 128-d projections of two augmented views (the batched
-  augmentations of models/augment.py, LM's 'normal' strength), each view then preprocessed like every evaluated
-  image (min-max, binarize). DvR used RMSprop for 100 epochs; Adam for a few hundred steps is what fits the
-  few-minutes-on-2-cores budget, with the held-out scores in the manifest saying how good the result is.
-Every image is preprocessed exactly as at evaluation time (evaluation.preprocess), so the critics never see
-anything in training that differs in kind from what they score.
+- Recognizability critic: a cosine classifier over all training classes (batch cross-entropy with label smoothing,
+  AdamW, linear warm-up then cosine decay), whose L2-normalized 128-d embedding is then used prototypically:
+  20-way 1-shot with the exemplar as support, nearest in squared L2. Per CPU-minute this learns far more than
+  DvR's 60-way episodes (every image is contrasted with all 1427 classes at once, not 59), which is what lets the
+  critic reach the 2022 framework's accuracy on 2 cores.
+- Originality critic: SimCLR, NT-Xent (tau 0.5, DvR) on a 2-layer projection of two views of a drawing, with a
+  cosine schedule run until the loss curve is flat (its curve and plateau are in the manifest).
+Both critics see views drawn from `DrawingViews`: the changes a person's new drawing of the same character makes
+without making it another character - a small affine change, a smooth local wobble of the strokes (elastic), and
+strokes one pixel thicker or thinner - then the one evaluation preprocessing (evaluation.preprocess), so the
+critics never see anything in training that differs in kind from what they score.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -19,32 +23,61 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
-from evaluation.networks import ProtoCritic, SimCLRCritic
+from evaluation.networks import WIDTHS, ProtoCritic, SimCLRCritic
 from evaluation.preprocess import DEFAULT_THRESHOLD, preprocess
 
 
 @dataclass(frozen=True)
+class DrawingViews:
+    """Ranges of the training views (evaluation.references has the transforms)."""
+    degrees: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    shear: float = 8.0
+    shift_px: float = 3.0
+    elastic_px: float = 1.0     # std of the smooth displacement, pixels at 48 px
+    stroke_p: float = 0.5       # probability of a one-pixel thicker / thinner stroke
+
+
+@dataclass(frozen=True)
 class ProtoRecipe:
-    input_size: int = 28
-    width: int = 64
-    episodes: int = 600
-    way: int = 60
-    queries: int = 5
-    lr: float = 1e-3
-    lr_decay_every: int = 200   # StepLR: the learning rate halves every this many episodes
+    input_size: int = 48
+    widths: tuple[int, ...] = WIDTHS
+    steps: int = 2200
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup: int = 100
+    label_smoothing: float = 0.1
+    logit_scale: float = 16.0   # cosine classifier: logits = scale * cos(embedding, class weight)
+    views: DrawingViews = field(default_factory=DrawingViews)
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class SimCLRRecipe:
-    input_size: int = 28
-    width: int = 64
-    steps: int = 400
-    batch_size: int = 128
+    input_size: int = 48
+    widths: tuple[int, ...] = WIDTHS
+    steps: int = 1100
+    batch_size: int = 256
     temperature: float = 0.5
-    lr: float = 1e-3
-    strength: str = "normal"
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    warmup: int = 50
+    views: DrawingViews = field(default_factory=DrawingViews)
     seed: int = 0
+
+
+def _from_dict(cls, raw: dict, where: str):
+    raw = dict(raw)
+    unknown = set(raw) - {x.name for x in fields(cls)}
+    if unknown:
+        raise ValueError(f"critics recipe: unknown keys in '{where}': {sorted(unknown)}")
+    for k in ("widths", "scale"):
+        if k in raw:
+            raw[k] = tuple(raw[k])
+    if "views" in raw:
+        raw["views"] = _from_dict(DrawingViews, raw["views"], f"{where}.views")
+    return cls(**raw)
 
 
 @dataclass(frozen=True)
@@ -58,76 +91,87 @@ class CriticsRecipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> CriticsRecipe:
-        parts = {}
-        for f, sub in (("proto", ProtoRecipe), ("simclr", SimCLRRecipe)):
-            raw = dict(d.get(f, {}))
-            unknown = set(raw) - {x.name for x in fields(sub)}
-            if unknown:
-                raise ValueError(f"critics recipe: unknown keys in '{f}': {sorted(unknown)}")
-            parts[f] = sub(**raw)
         unknown = set(d) - {"proto", "simclr", "threshold"}
         if unknown:
             raise ValueError(f"critics recipe: unknown keys {sorted(unknown)}")
-        return cls(**parts, threshold=float(d.get("threshold", DEFAULT_THRESHOLD)))
+        return cls(proto=_from_dict(ProtoRecipe, d.get("proto", {}), "proto"),
+                   simclr=_from_dict(SimCLRRecipe, d.get("simclr", {}), "simclr"),
+                   threshold=float(d.get("threshold", DEFAULT_THRESHOLD)))
+
+    def with_seed(self, seed: int) -> CriticsRecipe:
+        """The same recipe with another seed for both critics (the self-agreement benchmark's second pair)."""
+        from dataclasses import replace
+
+        return replace(self, proto=replace(self.proto, seed=seed), simclr=replace(self.simclr, seed=seed))
 
 
-# Named recipes. 'quick' exists for tests and smoke runs: it shows the losses fall, nothing more.
+# Named recipes. 'default' is what the shipped critics were trained with (about 40 CPU-minutes on one thread);
+# 'quick' exists for tests and smoke runs: it shows the losses fall, nothing more.
 RECIPES: dict[str, CriticsRecipe] = {
     "default": CriticsRecipe(),
-    "quick": CriticsRecipe(proto=ProtoRecipe(episodes=30, way=20, queries=2, lr_decay_every=1000),
-                           simclr=SimCLRRecipe(steps=30, batch_size=64)),
+    "quick": CriticsRecipe(proto=ProtoRecipe(steps=30, batch_size=64, warmup=5, widths=(16, 16, 32, 32)),
+                           simclr=SimCLRRecipe(steps=30, batch_size=64, warmup=5, widths=(16, 16, 32, 32))),
 }
 
 Log = Callable[[str], None]
 
 
-def class_index_table(labels: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(C, K) image indices of each class (padded by repeating) and (C,) counts; K = the largest class."""
-    order = torch.argsort(labels, stable=True)
-    counts = torch.bincount(labels, minlength=n_classes)  # (C,)
-    if int(counts.min()) < 1:
-        raise ValueError(f"every training class needs at least one image; class {int(counts.argmin())} has none")
-    starts = torch.cumsum(counts, 0) - counts
-    k = int(counts.max())
-    slot = torch.arange(k)[None, :] % counts[:, None]  # (C, K): wrap around inside each class
-    return order[starts[:, None] + slot], counts
+def drawing_views(images: torch.Tensor, views: DrawingViews, *, size: int, threshold: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """uint8 (B, 48, 48) -> one random view of each, preprocessed: float (B, 1, size, size) in {0, 1}."""
+    from evaluation.references import elastic, random_affine, random_stroke_width
+
+    x = images.float().div(255.0).unsqueeze(1)  # (B, 1, 48, 48)
+    x = random_affine(x, degrees=views.degrees, scale=views.scale, shear=views.shear, shift_px=views.shift_px,
+                      generator=generator)
+    if views.elastic_px > 0:
+        x = elastic(x, amplitude_px=views.elastic_px, generator=generator)
+    if views.stroke_p > 0:
+        x = random_stroke_width(x, p=views.stroke_p, generator=generator)
+    return preprocess(x, size=size, threshold=threshold)
 
 
-def train_proto(images: torch.Tensor, labels: torch.Tensor, exemplars: torch.Tensor, recipe: ProtoRecipe, *,
+def warmup_cosine(step: int, *, warmup: int, total: int) -> float:
+    """Learning-rate factor: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _optimizer(params, lr: float, weight_decay: float, warmup: int, total: int):
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup=warmup, total=total))
+    return opt, sched
+
+
+def train_proto(images: torch.Tensor, labels: torch.Tensor, recipe: ProtoRecipe, *,
                 threshold: float = DEFAULT_THRESHOLD, log: Log | None = None) -> tuple[ProtoCritic, list[float]]:
-    """Episodic ProtoNet training: support = the way classes' exemplars, queries = their drawings.
+    """The recognizability critic as a cosine classifier over the training classes.
 
-    images (N, 48, 48) uint8, labels (N,) in [0, C), exemplars (C, 48, 48). Returns the model (eval mode) and the
-    loss of every episode.
+    images (N, 48, 48) uint8, labels (N,) in [0, C). Returns the model (eval mode) and the loss of every step.
     """
-    n_classes = len(exemplars)
-    if n_classes < recipe.way:
-        raise ValueError(f"proto recipe: way={recipe.way} exceeds the {n_classes} training classes")
+    n_classes = int(labels.max()) + 1
     g = torch.Generator().manual_seed(recipe.seed)
     torch.manual_seed(recipe.seed)  # weight init
-    x = preprocess(images, size=recipe.input_size, threshold=threshold)  # (N, 1, S, S), once
-    support_all = preprocess(exemplars, size=recipe.input_size, threshold=threshold)  # (C, 1, S, S)
-    table, counts = class_index_table(labels, n_classes)
-    net = ProtoCritic(input_size=recipe.input_size, width=recipe.width).train()
-    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=recipe.lr_decay_every, gamma=0.5)
-    target = torch.arange(recipe.way).repeat_interleave(recipe.queries)  # (way * q,)
+    net = ProtoCritic(input_size=recipe.input_size, widths=recipe.widths).train()
+    net = net.to(memory_format=torch.channels_last)  # measured 1.5x faster on one CPU thread
+    weight = torch.nn.Parameter(torch.randn(n_classes, net.metric.out_features) * 0.01)  # (C, 128) class directions
+    opt, sched = _optimizer([*net.parameters(), weight], recipe.lr, recipe.weight_decay, recipe.warmup, recipe.steps)
     losses = []
-    for episode in range(recipe.episodes):
-        cls = torch.randperm(n_classes, generator=g)[: recipe.way]  # (way,)
-        pick = (torch.rand(recipe.way, recipe.queries, generator=g) * counts[cls, None]).long()  # (way, q)
-        queries = table[cls[:, None], pick].reshape(-1)  # (way * q,)
-        emb = net(torch.cat([support_all[cls], x[queries]]))  # (way + way * q, 128)
-        logits = -torch.cdist(emb[recipe.way :], emb[: recipe.way]).pow(2)  # (way * q, way)
-        loss = F.cross_entropy(logits, target)
+    for step in range(recipe.steps):
+        idx = torch.randint(0, len(images), (recipe.batch_size,), generator=g)
+        x = drawing_views(images[idx], recipe.views, size=recipe.input_size, threshold=threshold, generator=g)
+        emb = net(x.contiguous(memory_format=torch.channels_last))  # (B, 128), unit norm
+        logits = recipe.logit_scale * emb @ F.normalize(weight, dim=1).T  # (B, C)
+        loss = F.cross_entropy(logits, labels[idx], label_smoothing=recipe.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if log and (episode + 1) % 50 == 0:
-            log(f"proto episode {episode + 1}/{recipe.episodes}  loss {sum(losses[-50:]) / 50:.4f}")
-    return net.eval(), losses
+        if log and (step + 1) % 50 == 0:
+            log(f"proto step {step + 1}/{recipe.steps}  loss {sum(losses[-50:]) / 50:.4f}")
+    return net.to(memory_format=torch.contiguous_format).eval(), losses
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -142,13 +186,10 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
 
 def simclr_views(images: torch.Tensor, recipe: SimCLRRecipe, threshold: float,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two augmented, preprocessed views of uint8 (B, 48, 48) images -> two float (B, 1, S, S)."""
-    from models.augment import augment
-
-    x = images.float().div(255.0).unsqueeze(1)  # (B, 1, 48, 48)
-    v = augment(torch.cat([x, x]), strength=recipe.strength, generator=generator)  # (2B, 1, 48, 48)
-    v = preprocess(v, size=recipe.input_size, threshold=threshold)
-    return v[: len(x)], v[len(x) :]
+    """Two independent views of uint8 (B, 48, 48) images -> two float (B, 1, S, S), preprocessed."""
+    v = drawing_views(torch.cat([images, images]), recipe.views, size=recipe.input_size, threshold=threshold,
+                      generator=generator)
+    return v[: len(images)], v[len(images):]
 
 
 def train_simclr(images: torch.Tensor, recipe: SimCLRRecipe, *, threshold: float = DEFAULT_THRESHOLD,
@@ -158,21 +199,23 @@ def train_simclr(images: torch.Tensor, recipe: SimCLRRecipe, *, threshold: float
         raise ValueError(f"simclr recipe: batch_size={recipe.batch_size} exceeds the {len(images)} images")
     g = torch.Generator().manual_seed(recipe.seed)
     torch.manual_seed(recipe.seed)
-    net = SimCLRCritic(input_size=recipe.input_size, width=recipe.width).train()
-    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
+    net = SimCLRCritic(input_size=recipe.input_size, widths=recipe.widths).train()
+    net = net.to(memory_format=torch.channels_last)
+    opt, sched = _optimizer(net.parameters(), recipe.lr, recipe.weight_decay, recipe.warmup, recipe.steps)
     losses = []
     for step in range(recipe.steps):
-        idx = torch.randint(0, len(images), (recipe.batch_size,), generator=g)
+        idx = torch.randperm(len(images), generator=g)[: recipe.batch_size]  # distinct images: no false negatives
         v1, v2 = simclr_views(images[idx], recipe, threshold, g)
-        z = net(torch.cat([v1, v2]))  # one pass: both views share the batch-norm statistics
-        loss = nt_xent(z[: len(idx)], z[len(idx) :], recipe.temperature)
+        z = net(torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last))  # both views share BN stats
+        loss = nt_xent(z[: len(idx)], z[len(idx):], recipe.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         losses.append(loss.item())
         if log and (step + 1) % 50 == 0:
             log(f"simclr step {step + 1}/{recipe.steps}  loss {sum(losses[-50:]) / 50:.4f}")
-    return net.eval(), losses
+    return net.to(memory_format=torch.contiguous_format).eval(), losses
 
 
 def timed(fn, *args, **kwargs):
@@ -196,22 +239,41 @@ def training_part(imageset, exclude_classes=()) -> tuple[torch.Tensor, torch.Ten
             [n for n, k in zip(names, keep.tolist()) if k])
 
 
+def loss_curve(losses: list[float], points: int = 100) -> list[float]:
+    """The per-step losses as `points` window means (the manifest's curve)."""
+    if not losses:
+        return []
+    t = torch.tensor(losses, dtype=torch.float64)
+    edges = torch.linspace(0, len(t), min(points, len(t)) + 1).round().long().tolist()
+    return [round(float(t[a:b].mean()), 4) for a, b in zip(edges, edges[1:])]
+
+
+def plateau(losses: list[float]) -> dict:
+    """How flat the end of a loss curve is: means of the last two tenths and their relative change."""
+    n = max(1, len(losses) // 10)
+    last, before = _mean(losses[-n:]), _mean(losses[-2 * n : -n] or losses[-n:])
+    return {"last_tenth_mean": last, "previous_tenth_mean": before,
+            "relative_change": round((before - last) / max(abs(before), 1e-12), 4)}
+
+
 def train_critics(imageset, recipe: CriticsRecipe, *, exclude_classes=(), log: Log | None = None):
     """Train both critics on the training classes (minus exclude_classes), score them on the test classes, and
     return them as Critics with a complete manifest (see evaluation.critics and evaluation.heldout)."""
     from evaluation.critics import Critics
     from evaluation.heldout import build_manifest
 
-    images, labels, exemplars, kept = training_part(imageset, exclude_classes)
+    images, labels, _, kept = training_part(imageset, exclude_classes)
     (simclr, simclr_losses), simclr_s = timed(train_simclr, images, recipe.simclr, threshold=recipe.threshold,
                                               log=log)
-    (proto, proto_losses), proto_s = timed(train_proto, images, labels, exemplars, recipe.proto,
-                                           threshold=recipe.threshold, log=log)
+    (proto, proto_losses), proto_s = timed(train_proto, images, labels, recipe.proto, threshold=recipe.threshold,
+                                           log=log)
     training = {"simclr_seconds": round(simclr_s[0], 1), "proto_seconds": round(proto_s[0], 1),
                 "simclr_cpu_seconds": round(simclr_s[1], 1), "proto_cpu_seconds": round(proto_s[1], 1),
                 "load_average": round(os.getloadavg()[0], 2),
                 "simclr_loss_first_last": [_mean(simclr_losses[:20]), _mean(simclr_losses[-20:])],
                 "proto_loss_first_last": [_mean(proto_losses[:20]), _mean(proto_losses[-20:])],
+                "simclr_loss_curve": loss_curve(simclr_losses), "proto_loss_curve": loss_curve(proto_losses),
+                "simclr_plateau": plateau(simclr_losses), "proto_plateau": plateau(proto_losses),
                 "threads": torch.get_num_threads(), "torch": torch.__version__,
                 "train_classes": len(kept), "train_images": len(images),
                 "excluded_classes": sorted(exclude_classes)}

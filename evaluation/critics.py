@@ -21,12 +21,13 @@ from pathlib import Path
 
 import torch
 
-from evaluation.networks import ProtoCritic, SimCLRCritic, embed_in_batches
+from evaluation.networks import ProtoCritic, SimCLRCritic, build_critic, embed_in_batches
 from evaluation.preprocess import preprocess
 from models.device import module_device
 
-CHECKPOINT_VERSION = 1
-MANIFEST_VERSION = 1
+CHECKPOINT_VERSION = 2   # 2: arch dicts carry 'version' and 'widths' (evaluation.networks); 1 still loads
+MANIFEST_VERSION = 2     # 2: adds random-support accuracy, quadrant gradient masses, loss curves; 1 still loads
+READABLE_VERSIONS = (1, 2)
 WEIGHTS_FILE = "critics.pt"
 MANIFEST_FILE = "manifest.json"
 SHIPPED_DIR = Path(__file__).resolve().parent / "critics"
@@ -142,15 +143,15 @@ def load_critics(dataset_or_path: str | Path) -> Critics:
         manifest = json.loads(mpath.read_text())
     except json.JSONDecodeError as e:
         raise CriticsError(f"{mpath}: not valid JSON ({e})") from e
-    if manifest.get("schema_version") != MANIFEST_VERSION:
+    if manifest.get("schema_version") not in READABLE_VERSIONS:
         raise CriticsError(f"{mpath}: schema_version {manifest.get('schema_version')!r}, "
-                           f"this code reads {MANIFEST_VERSION}")
+                           f"this code reads {list(READABLE_VERSIONS)}")
     ckpt = torch.load(wpath, map_location="cpu", weights_only=True)
-    if ckpt.get("version") != CHECKPOINT_VERSION:
+    if ckpt.get("version") not in READABLE_VERSIONS:
         raise CriticsError(f"{wpath}: checkpoint version {ckpt.get('version')!r}, "
-                           f"this code reads {CHECKPOINT_VERSION}")
-    simclr = SimCLRCritic(**{k: int(v) for k, v in ckpt["arch"]["simclr"].items()})
-    proto = ProtoCritic(**{k: int(v) for k, v in ckpt["arch"]["proto"].items()})
+                           f"this code reads {list(READABLE_VERSIONS)}")
+    simclr = build_critic(SimCLRCritic, ckpt["arch"]["simclr"])
+    proto = build_critic(ProtoCritic, ckpt["arch"]["proto"])
     simclr.load_state_dict(ckpt["simclr"])
     proto.load_state_dict(ckpt["proto"])
     expected = critics_hash(ckpt["simclr"], ckpt["proto"], dataset=manifest["dataset"],

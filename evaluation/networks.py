@@ -1,17 +1,30 @@
 """The two critic networks (SPEC sections 5 and 8): a SimCLR feature extractor and a prototypical network.
 
-Both use DvR's Omniglot encoder: 4 x [Conv3x3(width) - BN - ReLU - MaxPool2], flatten, ReLU, Linear(-> 256).
-The SimCLR critic adds a projection head (256 -> 128) used only by the NT-Xent loss; originality reads the 256-d
-features before it. The ProtoNet critic adds a metric head (256 -> 128); recognizability reads those embeddings.
+Version 2 (issue 11), the shipped critics: both see the images at their native 48 px through four
+[Conv3x3 - BN - ReLU - MaxPool2] blocks whose widths grow (32, 48, 64, 96 by default). 48 is divisible by 2^4, so
+every pooling halves the map exactly (48 -> 24 -> 12 -> 6 -> 3) and no row or column is dropped: each of the nine
+final cells sees a 46-px window (3 + 1 + 2*(2 + 1) + 4*(2 + 1) + 8*(2 + 1) receptive field), together the whole
+image, and the flatten + Linear(-> 256) weighs them all. The held-out manifest records the input-gradient mass per
+image quadrant to show it.
+- SimCLRCritic: features() = the 256-d encoder outputs (originality reads them); forward() = a 2-layer MLP
+  projection to 128 used only by NT-Xent (SimCLR's head: features before it keep more than the loss needs).
+- ProtoCritic: forward() = 128-d metric embeddings compared in squared L2. With `normalize` they lie on the unit
+  sphere (squared L2 = 2 - 2 cosine), as the cosine classifier it was trained with (evaluation.critic_training).
+
+Version 1 (the 28-px critics of 2026-11, evaluation/critics/omniglot-v1): DvR's encoder, four width-64 blocks
+and a Linear head; kept so results made with them can still be re-scored. `build_critic` rebuilds either from the
+arch dict stored in a checkpoint.
 Inputs are preprocessed images (evaluation.preprocess): float (B, 1, S, S) in {0, 1}, S = input_size.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 FEATURE_DIM = 256
 HEAD_DIM = 128
+WIDTHS = (32, 48, 64, 96)
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -19,44 +32,53 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class ConvEncoder(nn.Module):
-    """(B, 1, S, S) -> (B, 256). Four 2x poolings: S = 48 -> 3x3, S = 28 -> 1x1 (floor)."""
+    """(B, 1, S, S) -> (B, 256) through len(widths) 2x poolings: S = 48 -> 3x3; (v1) S = 28 -> 1x1 (floor)."""
 
-    def __init__(self, *, input_size: int = 48, width: int = 64, blocks: int = 4):
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS):
         super().__init__()
-        self.input_size, self.width = input_size, width
-        chans = [1] + [width] * blocks
+        self.input_size, self.widths = input_size, tuple(int(w) for w in widths)
+        chans = (1, *self.widths)
         self.convs = nn.Sequential(*(conv_block(a, b) for a, b in zip(chans, chans[1:])))
         side = input_size
-        for _ in range(blocks):
+        for _ in self.widths:
             side //= 2
         if side < 1:
-            raise ValueError(f"input_size {input_size} is too small for {blocks} poolings")
-        self.fc = nn.Linear(width * side * side, FEATURE_DIM)
+            raise ValueError(f"input_size {input_size} is too small for {len(self.widths)} poolings")
+        self.side = side
+        self.fc = nn.Linear(self.widths[-1] * side * side, FEATURE_DIM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.convs(x).flatten(1)  # (B, width * side^2)
+        h = self.convs(x).flatten(1)  # (B, widths[-1] * side^2)
         return self.fc(torch.relu(h))  # (B, 256)
 
 
 class _Critic(nn.Module):
     encoder: ConvEncoder
+    version: int
 
     @property
     def input_size(self) -> int:
         return self.encoder.input_size
 
     def arch(self) -> dict:
-        """The constructor arguments, stored in the checkpoint to rebuild the network."""
-        return {"input_size": self.encoder.input_size, "width": self.encoder.width}
+        """The constructor arguments, stored in the checkpoint to rebuild the network (see build_critic)."""
+        if self.version == 1:
+            return {"input_size": self.encoder.input_size, "width": self.encoder.widths[0]}
+        return {"version": 2, "input_size": self.encoder.input_size, "widths": list(self.encoder.widths)}
 
 
 class SimCLRCritic(_Critic):
     """Originality critic: features() are the 256-d encoder outputs; forward() the 128-d projections for NT-Xent."""
 
-    def __init__(self, *, input_size: int = 48, width: int = 64):
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2):
         super().__init__()
-        self.encoder = ConvEncoder(input_size=input_size, width=width)
-        self.projection = nn.Linear(FEATURE_DIM, HEAD_DIM)
+        self.version = version
+        self.encoder = ConvEncoder(input_size=input_size, widths=widths)
+        if version == 1:
+            self.projection = nn.Linear(FEATURE_DIM, HEAD_DIM)
+        else:
+            self.projection = nn.Sequential(nn.ReLU(), nn.Linear(FEATURE_DIM, FEATURE_DIM), nn.BatchNorm1d(FEATURE_DIM),
+                                            nn.ReLU(), nn.Linear(FEATURE_DIM, HEAD_DIM))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (B, 256)
@@ -68,13 +90,25 @@ class SimCLRCritic(_Critic):
 class ProtoCritic(_Critic):
     """Recognizability critic: forward() gives the 128-d metric embeddings compared in squared L2."""
 
-    def __init__(self, *, input_size: int = 48, width: int = 64):
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2):
         super().__init__()
-        self.encoder = ConvEncoder(input_size=input_size, width=width)
+        self.version = version
+        self.encoder = ConvEncoder(input_size=input_size, widths=widths)
         self.metric = nn.Linear(FEATURE_DIM, HEAD_DIM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.metric(self.encoder(x))  # (B, 128)
+        e = self.metric(torch.relu(self.encoder(x)) if self.version == 2 else self.encoder(x))  # (B, 128)
+        return F.normalize(e, dim=1) if self.version == 2 else e
+
+
+def build_critic(cls: type[_Critic], arch: dict) -> _Critic:
+    """A critic from a stored arch dict: v2 {'version': 2, 'input_size', 'widths'}; v1 {'input_size', 'width'}."""
+    if arch.get("version", 1) == 1:
+        w = int(arch["width"])
+        return cls(input_size=int(arch["input_size"]), widths=(w, w, w, w), version=1)
+    if arch["version"] != 2:
+        raise ValueError(f"critic arch version {arch['version']!r} is unknown (this code builds 1 and 2)")
+    return cls(input_size=int(arch["input_size"]), widths=tuple(int(w) for w in arch["widths"]), version=2)
 
 
 @torch.no_grad()
