@@ -80,8 +80,21 @@ def tune_trainable(config: dict[str, Any]) -> None:
     trial as finished when it sees it."""
     from ray import tune
 
+    from search.progress import record_for, write_record
+    from search.trial import trial_dir
+
+    where, started = trial_dir(config["sweep_dir"], config["trial"]), time.time()
+
+    def progress(stage: str, metrics: dict[str, Any]) -> None:  # <trial dir>/progress.json for `sweep status`
+        record = record_for(config["trial"], stage, metrics, config["train"], started)
+        if record is not None:
+            write_record(where, record)
+
     def reporter(stage: str, metrics: dict[str, Any]) -> None:
+        progress(stage, metrics)
         tune.report({"stage": stage, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}})
+
+    progress("start", {})
 
     row = run_trial(config, reporter)
     tune.report({"stage": "done", "state": row["state"], "trial": row["trial"]})
@@ -120,6 +133,7 @@ class StudySearcher(Searcher):
         self.threads = max(1, int(spec.resources["cpu"]))  # torch threads = the trial's cpu share
         self.pruning = spec.pruner["name"] != "none"
         self.tune_trials: dict[str, Any] = {}  # Tune Trial objects, filled by TrialCatalog (error files)
+        self.board = None  # search.progress.ProgressBoard, set by _fit
 
     def suggest(self, trial_id: str):
         """Tune asks whenever a slot is free: stale trials first, then study.ask() (which hands out enqueued
@@ -145,12 +159,16 @@ class StudySearcher(Searcher):
             self._record(number, {"params": params}, "FAIL", f"{type(exc).__name__}: {exc}", None)
             return None
         self.live[trial_id] = _Live(number=number, trial=trial, config=config)
+        if self.board is not None:
+            self.board.start(number, config["train"])
         return config
 
     def should_stop(self, trial_id: str, result: Mapping[str, Any]) -> bool:
         """PruneStopper calls this on every report before anything else sees it: record the intermediate value
         in the study (once per step: a continued trial reports its stages again) and ask the pruner."""
         live = self.live.get(trial_id)
+        if live is not None and self.board is not None:
+            self.board.report(live.number, result.get("stage", ""), result, live.config["train"])
         found = pruning_value(result.get("stage", ""), result) if live is not None else None
         if found is None or self.stopping:
             return False
@@ -172,6 +190,8 @@ class StudySearcher(Searcher):
         live = self.live.pop(trial_id, None)
         if live is None:
             return
+        if self.board is not None:
+            self.board.end(live.number)
         if error:  # the worker failed beyond FailureConfig's retries (an exception in run_trial is a FAIL row)
             self._record(live.number, live.config, "FAIL", self._ray_error(trial_id), live.last, live.started)
         elif live.pruned:
@@ -291,14 +311,21 @@ class TrialCatalog(Callback):
     def on_trial_recover(self, iteration, trials, trial, **info):
         self.searcher.on_retry(trial)
 
+    def on_step_end(self, iteration, trials, **info):
+        if self.searcher.board is not None:
+            self.searcher.board.tick()  # progress every few seconds (terminal) or every 30 s (plain lines)
+
 
 # --- the driver ----------------------------------------------------------------------------------------------------
 
 
 def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, num_cpus: int | None = None,
-              num_gpus: int | None = None, retry_failed: bool = False, echo: Echo = print) -> SweepOutcome:
+              num_gpus: int | None = None, retry_failed: bool = False, echo: Echo = print, live: bool = False,
+              progress_every_s: float | None = None) -> SweepOutcome:
     """Run or resume a sweep until the study holds spec.n_trials finished trials (or a signal stops it).
-    retry_failed: run every FAIL trial's configuration again, the failures no longer counting towards n_trials."""
+    retry_failed: run every FAIL trial's configuration again, the failures no longer counting towards n_trials.
+    live: the output is a terminal (a status line redrawn in place); else plain progress lines every
+    progress_every_s seconds (default search.progress.EVERY_S)."""
     import ray
 
     from search.preflight import preflight
@@ -317,6 +344,7 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
             echo(f"warm start: {len(study.get_trials(states=(TrialState.WAITING,)))} configurations enqueued")
         elif n := enqueue_initial_design(study, spec):
             echo(f"initial design: every family once ({n} configurations) before the sampler proposes")
+        _end_orphans(spec, echo)  # the Ray processes a SIGKILLed driver of this sweep left on this machine
         relaunch, settled = settle_stale(study, spec)
         if settled:
             echo("settled from result rows: " + ", ".join(f"{n} {s}" for s, n in settled.items()))
@@ -326,7 +354,7 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
             echo(f"sweep {spec.name}: {n_finished(study)}/{spec.n_trials} finished, {len(relaunch)} to continue, "
                  f"{max(0, spec.n_trials - n_finished(study) - len(relaunch))} new; results in {spec.dir()}")
             searcher = _fit(study, spec, raw_spec, relaunch, address=address, num_cpus=num_cpus,
-                            num_gpus=num_gpus, echo=echo)
+                            num_gpus=num_gpus, echo=echo, live=live, progress_every_s=progress_every_s)
             if searcher.aborted:
                 echo(f"stopped: {searcher.aborted}")
         interrupted = searcher is not None and searcher.stopping
@@ -380,7 +408,8 @@ def check_critics(spec) -> None:
     check_critics_match(critics, spec.dataset)
 
 
-def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) -> StudySearcher:
+def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo, live=False,
+         progress_every_s=None) -> StudySearcher:
     # Tune's own loggers and SIGINT handler are off: the study and the rows are the record, and the driver's
     # handler below decides what a signal means.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
@@ -395,8 +424,16 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
 
     # Tune's end-of-run analysis looks for the logger files switched off above; its warnings are noise here.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    started_ray = _init_ray(address, num_cpus, num_gpus)
+    from search.progress import EVERY_S, ProgressBoard
+    from search.results import read_results
+
+    board = ProgressBoard(n_trials=spec.n_trials, concurrency=spec.max_concurrent, finished=lambda: n_finished(study),
+                          rows=lambda: read_results(spec.dir()), echo=echo, live=live,
+                          every_s=progress_every_s or EVERY_S)
+    echo = board.echo  # the driver's own lines clear the terminal's status line first
+    stop_ray = _init_ray(address, num_cpus, num_gpus, record_dir=_record_dir(spec))
     searcher = StudySearcher(study, spec, raw_spec, relaunch, echo=echo)
+    searcher.board = board
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def stop(signum, frame):
@@ -427,19 +464,39 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo) 
         )
         tuner.fit()
     finally:
+        board.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if started_ray:
-            ray.shutdown()
+        if stop_ray is not None:
+            stop_ray()
     return searcher
 
 
-def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:
-    """Join a cluster (--address) or start an embedded Ray on this machine; False when Ray was running already."""
+def _record_dir(spec) -> Path:
+    """Where this machine's driver of the sweep records its Ray session (beside driver.lock)."""
+    from search.storage import Location, scratch_dir
+
+    where = spec.dir()
+    return scratch_dir(where / "driver").parent if isinstance(where, Location) else where
+
+
+def _end_orphans(spec, echo: Echo) -> None:
+    from search.local_ray import end_orphans
+
+    ended = end_orphans(_record_dir(spec))
+    if ended and ended[1]:
+        echo(f"ended {len(ended[1])} Ray processes a killed driver of this sweep left running (session "
+             f"{Path(ended[0]).name}: pids {', '.join(map(str, ended[1]))})")
+
+
+def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None,
+              record_dir: Path | None = None) -> Callable[[], None] | None:
+    """Join a cluster (--address) or start an embedded Ray on this machine (loopback only, its session recorded
+    in record_dir: search/local_ray.py); returns what stops it, None when Ray was running already."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return None
     job_env = _job_env_vars()
     if address is None and job_env is not None:
         address = os.environ.get("RAY_ADDRESS") or "auto"  # a Ray job's entrypoint: its own cluster
@@ -449,15 +506,10 @@ def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -
         keep = ("OMP_WAIT_POLICY", "HUMANLIKE_DATA_DIR")
         env = {k: os.environ[k] for k in keep if k in os.environ and k not in (job_env or {})}
         ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
-    else:
-        # address='local' always starts a new instance, even when a `ray start` cluster runs here (notes 2c).
-        # Ray starts workers at nice 15 (so that they cannot starve its own daemons); here the trials are the
-        # work the user asked for, and at nice 15 on a laptop or a shared box every other process outranks them
-        # (measured: a trial's stages 2-3x slower than the same trial in a plain process at load 8).
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
-                 include_dashboard=False, log_to_driver=False)
-    return True
+        return ray.shutdown
+    from search.local_ray import start
+
+    return start(num_cpus, num_gpus, record_dir)
 
 
 def _job_env_vars() -> dict[str, str] | None:

@@ -126,7 +126,7 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
     from search.results import read_results
 
     outcome = run_sweep(spec, raw, address=args.address, num_cpus=args.num_cpus, echo=_echo,
-                        retry_failed=args.retry_failed)
+                        retry_failed=args.retry_failed, live=sys.stdout.isatty())
     counts = ", ".join(f"{s} {n}" for s, n in outcome.counts.items() if n)
     print(f"sweep {spec.name}: {counts or 'no trials'}; results in {spec.dir() / 'results'}")
     print("most human-like configurations:")
@@ -162,9 +162,14 @@ def _status(args: argparse.Namespace) -> int:
     from search.results import read_results
     from search.study import load_study, state_counts
 
+    from search.progress import progress_lines
+
     spec = _saved(args)
-    print(status_text(read_results(spec.dir()), name=spec.name, n_trials=spec.n_trials))
-    counts = state_counts(load_study(spec))
+    df, study = read_results(spec.dir()), load_study(spec)
+    print(status_text(df, name=spec.name, n_trials=spec.n_trials))
+    for line in progress_lines(spec, study, df):  # each running trial's stage and epoch, the ETA
+        print(line)
+    counts = state_counts(study)
     running = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
     if running:
         print(f"in the study: {counts.get('RUNNING', 0)} running, {counts.get('WAITING', 0)} waiting "

@@ -1,0 +1,94 @@
+"""The embedded Ray of a local sweep listens on loopback only, and a SIGKILLed driver's Ray is ended by the next run.
+
+A real `humanlike sweep run` in a subprocess (real Ray, real trials). While its trials train, `ss -ltnp` lists
+every listening TCP socket of the machine; every socket of the sweep's processes (the driver and each process
+whose command line names its Ray session directory: GCS, raylet, dashboard and runtime-env agents, workers) must
+be bound to 127.0.0.1. Then the driver is SIGKILLed: Ray's processes outlive it, and the same command run again
+ends them (only them: found by the session directory the dead driver recorded) before it finishes the sweep.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.local_ray import RECORD, session_processes
+from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
+
+REPO = Path(__file__).resolve().parents[2]
+LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
+_LISTENER = re.compile(r"^LISTEN\s+\d+\s+\d+\s+(\S+):(\d+)\s+\S+\s+users:\((.*)\)\s*$")
+_USER = re.compile(r'\("([^"]+)",pid=(\d+)')
+
+
+def listeners() -> list[tuple[str, int, str, int]]:
+    """(local address, port, process name, pid) of every listening TCP socket that ss can attribute."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        line = "LISTEN " + line.split(None, 1)[1] if line.startswith("LISTEN") else line
+        m = _LISTENER.match(line)
+        if m:
+            for name, pid in _USER.findall(m.group(3)):
+                found.append((m.group(1), int(m.group(2)), name, int(pid)))
+    return found
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_local_sweep_listens_on_loopback_and_its_orphans_are_ended(tmp_path, data_dir, critics_dir):
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="lo", n_trials=2, max_concurrent=2,
+                      train={"rae": {"epochs": 3}, "ldm": {"epochs": 8}})
+    sweep_dir = tmp_path / "sweeps" / "lo"
+    command = [sys.executable, "-m", "search.cli", "sweep", "run", str(path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        record = _wait_for(lambda: (sweep_dir / RECORD).is_file() and json.loads((sweep_dir / RECORD).read_text()),
+                           240, "the driver's Ray session record")
+        assert record["driver_pid"] == driver.pid
+        session = record["session_dir"]
+        _wait_for(lambda: any((d / "progress.json").is_file() and
+                              json.loads((d / "progress.json").read_text())["stage"] in ("rae", "ldm")
+                              for d in sweep_dir.glob("trials/*")), 240, "a trial training")
+
+        ours = set(session_processes(session)) | {driver.pid}
+        sockets = [s for s in listeners() if s[3] in ours]
+        names = {s[2] for s in sockets}
+        assert {"gcs_server", "raylet"} <= names, sockets
+        assert any(n.startswith("ray::") for n in names), sockets  # agents and workers
+        beyond = [s for s in sockets if s[0] not in LOOPBACK]
+        assert not beyond, f"Ray listening beyond loopback: {beyond}"
+
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        time.sleep(2)
+        orphans = session_processes(session)
+        assert orphans, "expected the killed driver's Ray processes to outlive it"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "Ray processes a killed driver of this sweep left running" in rerun.stdout, rerun.stdout
+    assert session_processes(session) == []  # every one of them, and ...
+    assert not (sweep_dir / RECORD).exists()  # ... the clean stop removed its own record
+    assert len(list((sweep_dir / "results").glob("trial_*.parquet"))) == 2

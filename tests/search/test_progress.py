@@ -1,0 +1,91 @@
+"""Progress: the records a trial writes, what they mean (stage, epoch, share of the trial done, ETA), and, in the
+slow test, a real sweep whose driver prints them while `humanlike sweep status` reads them from another process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.progress import (
+    DEFAULT_SHARES, describe, eta_seconds, fraction_done, read_record, record_for, summary, write_record,
+)
+from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = {"rae": {"epochs": 4}, "ldm": {"epochs": 30}}
+
+
+def test_records_follow_the_trainers_reports():
+    assert describe(record_for(3, "start", {}, TRAIN, 0.0)) == "starting"
+    assert describe(record_for(3, "rae", {"epoch": 2, "rec": 1.0}, TRAIN, 0.0)) == "RAE 2/4"
+    assert record_for(3, "rae_done", {"test_rec": 1.0}, TRAIN, 0.0) is None
+    assert describe(record_for(3, "ldm", {"epoch": 17, "loss": 0.1}, TRAIN, 0.0)) == "LDM 17/30"
+    assert describe(record_for(3, "ldm", {"epoch": 30, "loss": 0.1}, TRAIN, 0.0)) == "evaluating"
+
+
+def test_fraction_and_eta_golden_values():
+    shares = {"rae": 0.5, "ldm": 0.4, "eval": 0.1}
+    rae = record_for(0, "rae", {"epoch": 2}, TRAIN, 0.0)
+    ldm = record_for(1, "ldm", {"epoch": 15}, TRAIN, 0.0)
+    assert fraction_done(rae, shares) == pytest.approx(0.25)
+    assert fraction_done(ldm, shares) == pytest.approx(0.7)
+    # 2 of 6 finished at 100 s a trial; 2 running (0.75 + 0.3 left) and 2 not started: 3.05 trials, 2 at a time.
+    eta = eta_seconds(finished=2, n_trials=6, running={0: rae, 1: ldm}, concurrency=2, trial_s=100.0,
+                      shares=shares, now=0.0)
+    assert eta == pytest.approx(152.5)
+    # No finished trial yet: the running trials' pace stands in (25% done after 50 s: 200 s a trial).
+    rae["started_at"] = 0.0
+    assert eta_seconds(finished=0, n_trials=1, running={0: rae}, concurrency=1, trial_s=None, shares=shares,
+                       now=50.0) == pytest.approx(150.0)
+    line = summary(finished=2, n_trials=6, running={0: rae, 1: ldm}, concurrency=2, trial_s=100.0,
+                   shares=shares, now=0.0)
+    assert line == "2/6 finished, 2 running, ETA 3 min | trial 0: RAE 2/4 | trial 1: LDM 15/30"
+    assert set(DEFAULT_SHARES) == {"rae", "ldm", "eval"} and sum(DEFAULT_SHARES.values()) == pytest.approx(1.0)
+
+
+def test_a_record_is_replaced_whole(tmp_path):
+    record = record_for(7, "ldm", {"epoch": 3}, TRAIN, 1.0)
+    write_record(tmp_path / "trials" / "00007", record)
+    assert read_record(tmp_path / "trials" / "00007") == json.loads(json.dumps(record))
+    assert not [p for p in (tmp_path / "trials" / "00007").iterdir() if p.name != "progress.json"]  # no temporaries
+    assert read_record(tmp_path / "missing") is None
+
+
+@pytest.mark.slow
+def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_path, data_dir, critics_dir):
+    """`humanlike sweep run` (output a pipe: plain lines, every 1 s here) and `humanlike sweep status` from
+    another process while it runs: both name each running trial's stage and epoch."""
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="prog", n_trials=2, max_concurrent=2,
+                      train={"rae": {"epochs": 2}, "ldm": {"epochs": 6}})
+    env = {**os.environ, "HUMANLIKE_PROGRESS_EVERY_S": "1", "PYTHONUNBUFFERED": "1"}
+    humanlike = [sys.executable, "-m", "search.cli"]
+    driver = subprocess.Popen([*humanlike, "sweep", "run", str(path)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 400
+        while driver.poll() is None and time.monotonic() < deadline:
+            out = subprocess.run([*humanlike, "sweep", "status", "prog", "--root", str(tmp_path / "sweeps")],
+                                 cwd=REPO, env=env, capture_output=True, text=True)
+            seen += [ln for ln in out.stdout.splitlines() if "LDM" in ln and "/6" in ln]
+            if seen:
+                break
+            time.sleep(2)
+        assert seen, "sweep status never showed a trial in its LDM stage"
+        assert any(ln.startswith("progress: ") and "running" in ln for ln in seen)
+        assert any("running for" in ln and "last report" in ln for ln in seen)
+        output, _ = driver.communicate(timeout=600)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, output
+    lines = output.splitlines()
+    progress = [ln for ln in lines if ln.startswith("progress: ")]
+    assert any("RAE 1/2" in ln or "RAE 2/2" in ln for ln in progress), output
+    assert any("LDM " in ln and "/6" in ln for ln in progress), output
+    assert all("finished" in ln and "ETA" in ln for ln in progress)
