@@ -77,6 +77,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     device: where sampling and the critics compute ('auto': a GPU when torch sees one; a sweep trial passes its
     training config's device); the samples and scores come back on the CPU.
     """
+    from evaluation.ceilings import stage_ceilings
     from evaluation.critics import load_critics
     from evaluation.evaluate import evaluate_samples
     from evaluation.human import human_points, test_source
@@ -118,12 +119,17 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
 
     log(f"generating {n_classes} x {per_class} samples with {sampler}-{n_steps}, guidance {guidance:g}")
     t0 = time.perf_counter()
-    samples = generate(run.ae, run.ldm, imageset.test_exemplars, per_class=per_class, sampler=sampler,
-                       steps=steps, guidance=guidance, seed=seed)  # (C, K, 48, 48) float in [0, 1]
+    samples, latents = generate(run.ae, run.ldm, imageset.test_exemplars, per_class=per_class, sampler=sampler,
+                                steps=steps, guidance=guidance, seed=seed, return_latents=True)  # (C, K, 48, 48)
     t1 = time.perf_counter()
     result = evaluate_samples(samples, imageset.test_exemplars, critics, points[test_source(dataset)],
                               normalization=normalization, device=device)
     t2 = time.perf_counter()
+    result["stage_ceilings"] = stage_ceilings(run.ae, imageset, latents, per_class=per_class,
+                                              critics=critics.on(resolve_device(device)),
+                                              human_point=points[test_source(dataset)],
+                                              normalization=normalization, seed=seed)
+    t3 = time.perf_counter()
     result["distance_to_human_by_source"] = {
         src: _distance(result, p, normalization) for src, p in points.items()}
     result.update(
@@ -131,6 +137,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
         latent_size=config.latent_size, regularizers=config.rae.active, seed_of_run=config.seed,
         sampler=sampler, steps=n_steps, guidance=guidance, seed=seed, per_class=per_class,
         human_points=points, generate_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
+        ceilings_seconds=round(t3 - t2, 2),
     )
     stem = result_name(sampler, n_steps, guidance, seed)
     result["samples_file"] = f"{stem}.npz"

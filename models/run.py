@@ -47,5 +47,5 @@ def load_run(run_dir: str | Path, *, device: str = "cpu") -> TrainedRun:
     ae = build_ae(config, n_classes=rae["n_classes"])
     ae.load_state_dict(rae["model"])
     ldm = build_ldm(config)
-    ldm.load_state_dict(ldm_ckpt["model"])
+    ldm.load_state_dict(ldm_ckpt.get("ema") or ldm_ckpt["model"])  # the weight average when the run kept one
     return TrainedRun(config=config, ae=ae.to(where).eval(), ldm=ldm.to(where).eval(), run_dir=run_dir)

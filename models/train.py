@@ -24,6 +24,7 @@ import torch
 from models.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.device import cpu_threads
+from models.schedules import make_scheduler
 from models.data import ImageSet, to_float
 
 # reporter(stage, metrics): called after every epoch of each stage ('rae' or 'ldm') and once with 'rae_done'.
@@ -159,11 +160,15 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
     torch.manual_seed(cfg.seed)  # the initial weights are part of "same seed, same result"
     ae = build_ae(cfg, n_classes=len(data.train_classes)).to(device)  # initialized on the CPU: same on any device
     optimizer = torch.optim.Adam(ae.parameters(), lr=cfg.rae.lr, weight_decay=cfg.rae.weight_decay)
+    scheduler = make_scheduler(optimizer, total_steps=cfg.rae.epochs * (len(data.train_images) // cfg.rae.batch_size),
+                               schedule=cfg.rae.lr_schedule, warmup=cfg.rae.warmup)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
     if path.exists():
         ckpt = load_checkpoint(path, "rae")
         ae.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if "scheduler" in ckpt:  # runs written before schedules existed trained at a constant rate
+            scheduler.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
     if state["done"]:
         return ae.eval(), state
@@ -186,12 +191,14 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
             optimizer.zero_grad(set_to_none=True)
             parts["total"].backward()
             optimizer.step()
+            scheduler.step()
             ae.after_step()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()
             steps += 1
         row = {"epoch": epoch + 1, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
         row["test_rec"] = reconstruction_error(ae, held_out)
+        row["lr"] = optimizer.param_groups[0]["lr"]
         state = {
             "epoch": epoch + 1,
             "curve": state["curve"] + [row],
@@ -199,7 +206,8 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
             "done": epoch + 1 == cfg.rae.epochs,
         }
         save_checkpoint(path, "rae", {"model": ae.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "state": state, "n_classes": len(data.train_classes)})
+                                      "scheduler": scheduler.state_dict(), "state": state,
+                                      "n_classes": len(data.train_classes)})
         bar.update(1)
         bar.set_postfix(rec=f"{row['rec']:.1f}", test=f"{row['test_rec']:.1f}")
         if reporter:
@@ -226,6 +234,8 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
     torch.manual_seed(cfg.seed + 1)
     ldm = build_ldm(cfg).to(device)
     optimizer = torch.optim.AdamW(ldm.parameters(), lr=cfg.ldm.lr, eps=1e-5, weight_decay=cfg.ldm.weight_decay)
+    scheduler = make_scheduler(optimizer, total_steps=cfg.ldm.epochs * (len(data.train_images) // cfg.ldm.batch_size),
+                               schedule=cfg.ldm.lr_schedule, warmup=cfg.ldm.warmup)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
     t0 = time.perf_counter()
     z = encode_images(ae, data.train_images, seed=cfg.seed)  # (N, L)
@@ -235,11 +245,20 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
         ckpt = load_checkpoint(path, "ldm")
         ldm.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if "scheduler" in ckpt:
+            scheduler.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
     else:
         ldm.set_latent_stats(z)  # once, on training latents (SPEC part 0), then stored in the state dict
+        ckpt = {}
+    # The weight average the samples come from (ours, docs/recipe.md); it starts from the initial weights, which
+    # carry the latent statistics, and is updated after every optimizer step.
+    ema = ema_of(ldm, cfg.ldm.ema)
+    if ema is not None and "ema" in ckpt:
+        ema.module.load_state_dict(ckpt["ema"])
+        ema.n_averaged.fill_(ckpt["ema_steps"])
     if state["done"]:
-        return ldm.eval(), state
+        return (ema.module if ema is not None else ldm).eval(), state
 
     bar = _progress(cfg.ldm.epochs, "ldm", state["epoch"], progress)
     ldm.train()
@@ -254,24 +273,41 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
                 _check_finite(loss.detach(), "ldm", epoch, steps)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if cfg.ldm.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(ldm.parameters(), cfg.ldm.grad_clip)
                 optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(ldm)
                 total += loss.detach()
                 steps += 1
-        row = {"epoch": epoch + 1, "loss": float(total) / max(steps, 1)}
+        row = {"epoch": epoch + 1, "loss": float(total) / max(steps, 1), "lr": optimizer.param_groups[0]["lr"]}
         state = {
             "epoch": epoch + 1,
             "curve": state["curve"] + [row],
             "wall_s": state["wall_s"] + time.perf_counter() - t0 + (encode_s if epoch == state["epoch"] else 0.0),
             "done": epoch + 1 == cfg.ldm.epochs,
         }
-        save_checkpoint(path, "ldm", {"model": ldm.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "state": state})
+        payload = {"model": ldm.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "state": state}
+        if ema is not None:  # models.run.load_run samples from these weights when they are there
+            payload.update(ema=ema.module.state_dict(), ema_steps=int(ema.n_averaged))
+        save_checkpoint(path, "ldm", payload)
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
         if reporter:
             reporter("ldm", row)
     bar.close()
-    return ldm.eval(), state
+    return (ema.module if ema is not None else ldm).eval(), state
+
+
+def ema_of(model: torch.nn.Module, decay: float):
+    """torch's AveragedModel keeping an exponential moving average of `model` (buffers copied), or None for 0."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 # --- the whole run ---------------------------------------------------------------------------------------------

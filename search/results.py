@@ -4,8 +4,8 @@ Each file is written atomically (a temporary file in the same directory, fsync, 
 object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
 old row or the new one, never half of one; writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
 
-Schema (SCHEMA_VERSION = 2; version 1 files, without the sampling/critics split, are still read: their missing
-columns are null). Every column but sweep, trial, state and schema_version may be null.
+Schema (SCHEMA_VERSION = 3; version 1 files (without the sampling/critics split) and version 2 files (without
+the stage ceilings) are still read: their missing columns are null). Every column but sweep, trial, state and schema_version may be null.
 
 | column                 | type          | meaning                                                                  |
 |------------------------|---------------|--------------------------------------------------------------------------|
@@ -33,6 +33,11 @@ columns are null). Every column but sweep, trial, state and schema_version may b
 | wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
 | wall_sample_s, wall_critics_s | float64 | the evaluation split: generating the samples / scoring them (critics)     |
 | peak_rss_mb            | float64       | peak resident memory of the trial process, MiB                           |
+| ceiling_ae_originality, ceiling_ae_recognizability, ceiling_ae_distance | float64 | the held-out human drawings through the trial's autoencoder, scored like the samples (evaluation/ceilings.py) |
+| ceiling_copy_originality, ceiling_copy_recognizability, ceiling_copy_distance | float64 | each exemplar through the autoencoder, as many times as a class has samples |
+| latent_spread_ratio    | float64       | spread of the sampled latents / spread of the encoded test drawings      |
+| nearest_exemplar_sampled, nearest_exemplar_real | float64 | fraction of sampled latents / encoded test drawings nearest their own class's exemplar latent |
+| wall_ceilings_s        | float64       | what the stage ceilings cost, seconds (part of wall_eval_s)              |
 | node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
@@ -57,7 +62,7 @@ import pyarrow.parquet as pq
 
 from search.storage import Location, as_path, read_parquet, write_atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
@@ -74,6 +79,10 @@ SCHEMA = pa.schema([
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
     ("wall_sample_s", pa.float64()), ("wall_critics_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
+    *((f"ceiling_{stage}_{axis}", pa.float64()) for stage in ("ae", "copy")
+      for axis in ("originality", "recognizability", "distance")),
+    ("latent_spread_ratio", pa.float64()), ("nearest_exemplar_sampled", pa.float64()),
+    ("nearest_exemplar_real", pa.float64()), ("wall_ceilings_s", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),
     ("started_at", _TIME), ("finished_at", _TIME),

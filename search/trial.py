@@ -233,11 +233,22 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
                              imageset=data,  # the process's cached copy: no second load per trial
                              device=cfg.device)  # where it trained: the GPU Ray assigned the trial, if any
     human = result["human_point"]
-    return {"originality": result["originality"], "recognizability": result["recognizability"],
+    return {**ceiling_columns(result), "wall_ceilings_s": result.get("ceilings_seconds"),
+            "originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],
             "human_recognizability": human["recognizability"], "critics": critics.hash,
             "threshold": critics.threshold, "sampler_steps": result["steps"],  # the steps really run (DDPM: T)
             "wall_sample_s": result["generate_seconds"], "wall_critics_s": result["score_seconds"]}
+
+
+def ceiling_columns(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage-ceiling columns of a row (schema 3) from an evaluation result (evaluation/ceilings.py)."""
+    ceilings = result.get("stage_ceilings") or {}
+    row = {f"ceiling_{stage}_{axis}": (ceilings.get(stage) or {}).get(axis) for stage in ("ae", "copy")
+           for axis in ("originality", "recognizability", "distance")}
+    row.update({k: ceilings.get(k) for k in ("latent_spread_ratio", "nearest_exemplar_sampled",
+                                             "nearest_exemplar_real")})
+    return row
 
 
 def critics_for(where: str):

@@ -31,9 +31,12 @@ def omniglot(data_dir):
 
 
 def _weights(run_dir):
-    return {
-        name: load_checkpoint(run_dir / f"{name}.pt", name)["model"] for name in ("rae", "ldm")
-    }
+    """Every weight a run keeps: both models, the denoiser's weight average, and the schedules' positions."""
+    rae, ldm = (load_checkpoint(run_dir / f"{name}.pt", name) for name in ("rae", "ldm"))
+    out = {"rae": rae["model"], "ldm": ldm["model"], "ema": ldm["ema"]}
+    out["steps"] = {"rae": torch.tensor(rae["scheduler"]["last_epoch"]), "ldm": torch.tensor(ldm["scheduler"]["last_epoch"]),
+                    "ema": torch.tensor(ldm["ema_steps"])}
+    return out
 
 
 def _same(a, b):
@@ -51,6 +54,15 @@ def test_run_writes_everything_and_is_deterministic(tmp_path, omniglot):
     assert [row["epoch"] for row in summary.rae["curve"]] == [1, 2]
     run = load_run(run_dir)
     assert run.config == cfg and not run.ae.training and run.ldm.latent_std.item() > 0
+    # the quick preset keeps a weight average of the denoiser: the run samples from it, not from the last weights
+    ldm = torch.load(run_dir / "ldm.pt", weights_only=True)
+    name = "denoiser.out.weight" if "denoiser.out.weight" in ldm["ema"] else next(
+        k for k in ldm["ema"] if k.endswith("weight"))
+    assert torch.equal(run.ldm.state_dict()[name], ldm["ema"][name])
+    assert not torch.equal(ldm["ema"][name], ldm["model"][name])
+    assert ldm["ema_steps"] == ldm["scheduler"]["last_epoch"] > 0
+    lrs = [row["lr"] for row in summary.ldm["curve"]]
+    assert lrs[-1] < lrs[0] <= cfg.ldm.lr  # the cosine schedule decays
 
     train_run(cfg, tmp_path / "b", data=omniglot, progress=False)
     assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))

@@ -96,6 +96,18 @@ def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, criti
     assert row["wall_rae_s"] > 0 and row["wall_ldm_s"] > 0 and row["wall_eval_s"] > 0
     assert row["wall_total_s"] >= row["wall_rae_s"] + row["wall_ldm_s"] + row["wall_eval_s"]
     assert row["peak_rss_mb"] > 100  # torch and the data set alone take more than that
+    # schema 3: the stage ceilings, read back from the Parquet row as they came from the evaluation's JSON
+    import json
+
+    from search.results import read_results
+
+    stored = read_results(spec.dir()).iloc[0]
+    saved = json.loads(next((tmp_path / "sweeps").rglob("evaluation_*.json")).read_text())["stage_ceilings"]
+    assert stored["ceiling_ae_recognizability"] == pytest.approx(saved["ae"]["recognizability"])
+    assert stored["ceiling_copy_distance"] == pytest.approx(saved["copy"]["distance"])
+    assert stored["latent_spread_ratio"] == pytest.approx(saved["latent_spread_ratio"]) and saved["latent_spread_ratio"] > 0
+    assert 0 <= stored["nearest_exemplar_sampled"] <= 1 and 0 < stored["nearest_exemplar_real"] <= 1
+    assert 0 < stored["wall_ceilings_s"] < row["wall_eval_s"]
     assert row["sampler"] == "ddim" and row["sampler_steps"] == 2 and row["guidance"] == 1.0
 
     stored = pd.read_parquet(trial_path(spec.dir(), 0))

@@ -1,0 +1,75 @@
+"""Stage ceilings: where a trial's point is limited, the autoencoder or the diffusion model (issue 14).
+
+A sample can be no more recognizable than the autoencoder lets it be, and a diffusion model that does not sample
+the latent distribution it was trained on cannot be judged by its autoencoder. Beside a trial's own point every
+evaluation records, through exactly the pipeline of the samples (evaluation.evaluate.evaluate_samples, same
+critics, same tasks):
+
+- `ae`: the held-out human drawings passed through the autoencoder (encode, decode): the best point a perfect
+  diffusion model on these latents could reach (a perfect one samples the latents of new human drawings);
+- `copy`: each class exemplar passed through the autoencoder, as many times as the class has samples: the
+  autoencoder's version of copying (originality from reconstruction error alone);
+and, in latent space (both on raw latents, (N, L)):
+- `latent_spread_ratio`: the spread of the sampled latents over that of the encoded test drawings (1 = the
+  data's scale; a diverged sampler gives 5-10);
+- `nearest_exemplar_sampled` / `nearest_exemplar_real`: the fraction of sampled latents (resp. encoded test
+  drawings) whose nearest exemplar latent, among the test classes', is their own class's.
+"""
+from __future__ import annotations
+
+import torch
+
+from evaluation.metrics import distance_to_human
+
+
+def latent_spread(z: torch.Tensor) -> float:
+    """The scalar std of raw latents over every entry (N, L): the number the LDM standardizes with."""
+    return float(z.double().std())
+
+
+def nearest_exemplar_fraction(z: torch.Tensor, labels: torch.Tensor, exemplar_z: torch.Tensor) -> float:
+    """Fraction of latents z (N, L) whose nearest (L2) row of exemplar_z (C, L) is row labels[i]."""
+    nearest = torch.cdist(z.double(), exemplar_z.double()).argmin(dim=1)  # (N,)
+    return float((nearest == labels).double().mean())
+
+
+def _point(result: dict, human: dict, normalization: str) -> dict:
+    return {"originality": result["originality"], "recognizability": result["recognizability"],
+            "distance": distance_to_human(result["originality"], result["recognizability"], human["originality"],
+                                          human["recognizability"], normalization=normalization)}
+
+
+@torch.no_grad()
+def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, critics, human_point: dict,
+                   normalization: str = "relative", seed: int = 0) -> dict:
+    """The stage ceilings of a trained autoencoder and the latents its LDM sampled (see the module docstring).
+
+    sampled_z: (C * per_class, L) raw latents grouped by class, as models.generate returns them.
+    """
+    from evaluation.evaluate import evaluate_samples
+    from models.data import to_float
+    from models.device import module_device
+
+    device = module_device(ae)
+    ae.eval()
+    torch.manual_seed(seed)  # a KL autoencoder's latent is a sample
+    n_classes = len(imageset.test_exemplars)
+
+    def through(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.cat([ae.encode(to_float(images[i : i + 1024].to(device))) for i in range(0, len(images), 1024)])
+        x = torch.cat([ae.decode(z[i : i + 1024])[:, 0] for i in range(0, len(z), 1024)])
+        return z.cpu(), x.cpu()  # (N, L), (N, 48, 48)
+
+    real_z, real_x = through(imageset.test_images)
+    ex_z, ex_x = through(imageset.test_exemplars)
+    ae_result = evaluate_samples(real_x, imageset.test_exemplars, critics, labels=imageset.test_labels)
+    copies = ex_x[:, None].expand(-1, per_class, -1, -1)  # (C, K, 48, 48)
+    copy_result = evaluate_samples(copies, imageset.test_exemplars, critics)
+    sampled_labels = torch.arange(n_classes).repeat_interleave(per_class)
+    return {
+        "ae": _point(ae_result, human_point, normalization),
+        "copy": _point(copy_result, human_point, normalization),
+        "latent_spread_ratio": latent_spread(sampled_z.cpu()) / latent_spread(real_z),
+        "nearest_exemplar_sampled": nearest_exemplar_fraction(sampled_z.cpu(), sampled_labels, ex_z),
+        "nearest_exemplar_real": nearest_exemplar_fraction(real_z, imageset.test_labels, ex_z),
+    }

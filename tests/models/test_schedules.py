@@ -1,0 +1,70 @@
+"""The learning-rate schedules (models/schedules.py) and the recipe settings that use them (models/config.py)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.config import ConfigError, build_config
+from models.schedules import lr_factor, make_scheduler
+
+
+def test_constant_is_one_everywhere():
+    assert [lr_factor(s, 10, schedule="constant") for s in (0, 5, 9, 100)] == [1.0] * 4
+
+
+def test_cosine_warms_up_linearly_then_decays_to_zero():
+    total, warmup = 100, 0.1  # 10 warm-up steps
+    f = [lr_factor(s, total, schedule="cosine", warmup=warmup) for s in range(total + 1)]
+    assert f[0] == pytest.approx(0.1) and f[4] == pytest.approx(0.5) and f[9] == pytest.approx(1.0)
+    assert f[10] == pytest.approx(1.0)  # the peak, at the first step after the warm-up
+    assert f[55] == pytest.approx(0.5)  # half-way through the decay: cos(pi / 2)
+    assert f[100] == pytest.approx(0.0, abs=1e-12)
+    assert f[10 + 90 // 4] == pytest.approx(0.5 * (1 + math.cos(math.pi * 22 / 90)))
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))  # never rises again
+
+
+def test_unknown_schedule_is_an_error():
+    with pytest.raises(ValueError, match="'linear'"):
+        lr_factor(0, 10, schedule="linear")
+
+
+def test_scheduler_sets_the_optimizers_rate_and_resumes_from_its_state():
+    def run(steps, state=None):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=2.0)
+        sched = make_scheduler(opt, total_steps=20, schedule="cosine", warmup=0.1)
+        if state:
+            sched.load_state_dict(state)
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+        return opt.param_groups[0]["lr"], sched.state_dict()
+
+    lr_full, _ = run(12)
+    _, state = run(5)
+    lr_resumed, _ = run(7, state)
+    assert lr_resumed == pytest.approx(lr_full)
+    assert lr_full == pytest.approx(2.0 * lr_factor(12, 20, schedule="cosine", warmup=0.1))
+
+
+def test_paper_preset_keeps_the_papers_recipe():
+    paper = build_config({"preset": "paper"})
+    assert (paper.rae.lr_schedule, paper.ldm.lr_schedule, paper.ldm.ema, paper.ldm.grad_clip) == (
+        "constant", "constant", 0.0, 0.0)
+    assert (paper.rae.lr, paper.ldm.lr, paper.rae.epochs, paper.ldm.epochs) == (1e-4, 1e-4, 100, 100)
+    standard = build_config({"preset": "standard"})
+    assert standard.ldm.ema > 0 and standard.rae.lr_schedule == "cosine" and standard.data.train_classes is None
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"ldm": {"ema": 1.0}}, "ldm.ema"),
+    ({"ldm": {"grad_clip": -1.0}}, "ldm.grad_clip"),
+    ({"rae": {"lr_schedule": "step"}}, "rae.lr_schedule"),
+    ({"rae": {"lr_schedule": "cosine", "warmup": 1.5}}, "rae.warmup"),
+    ({"ldm": {"warmup": 0.1}}, "ldm.warmup"),  # a warm-up on the constant schedule would be silently ignored
+])
+def test_recipe_settings_are_validated(raw, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build_config(raw)
