@@ -104,10 +104,23 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
     lines.append(f"  originality {row['originality']:.4f}, recognizability {row['recognizability']:.4f}"
                  + _human_text(row))
     lines.append(f"  {_fmt_params(row_params(row))}")
+    if ceilings_text(row):
+        lines.append(f"  {ceilings_text(row)}")
     if "pareto" in best.columns:
         front = int(pareto_mask(completed(df)[["value_0", "value_1"]].to_numpy(dtype=np.float64)).sum())
         lines.append(f"Pareto front: {front} trials")
     return "\n".join(lines)
+
+
+def ceilings_text(row) -> str:
+    """Which stage limits a trial (evaluation/ceilings.py): the autoencoder's point, the copied exemplar's, and the
+    sampled latents against real ones; '' for rows written before schema 3."""
+    if not _present(row.get("ceiling_ae_distance")):
+        return ""
+    return (f"stage ceilings: autoencoder o {row['ceiling_ae_originality']:.3f} r {row['ceiling_ae_recognizability']:.3f} "
+            f"(distance {row['ceiling_ae_distance']:.3f}), copied exemplar o {row['ceiling_copy_originality']:.3f} "
+            f"r {row['ceiling_copy_recognizability']:.3f}; sampled latents' spread x{row['latent_spread_ratio']:.2f} "
+            f"of real, nearest own exemplar {row['nearest_exemplar_sampled']:.0%} (real {row['nearest_exemplar_real']:.0%})")
 
 
 STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wall_sample_s"),
@@ -151,6 +164,8 @@ def best_text(df, k: int = 5) -> str:
         lines.append(f"{rank}. trial {row['trial']} ({setting_of(row)}): distance {row['distance']:.4f}, "
                      f"originality {row['originality']:.4f}, recognizability {row['recognizability']:.4f}{front}")
         lines.append(f"   {_fmt_params(row_params(row))}")
+        if ceilings_text(row):
+            lines.append(f"   {ceilings_text(row)}")
         if _present(row.get("run_dir")):
             lines.append(f"   run: {row['run_dir']}")
     return "\n".join(lines)

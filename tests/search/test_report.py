@@ -132,3 +132,19 @@ def test_status_summarizes_cost_per_stage_and_throughput(tmp_path):
     assert lines[1] == ("cost per completed trial (mean): RAE 20 s, LDM 30 s, sampling 6 s, critics 2 s, total 60 s; "
                         "peak memory median 1200 MiB, max 1500 MiB")
     assert lines[2].startswith("throughput: 6.0 trials/hour (3 trials in 30.0 min")
+
+
+def test_status_and_best_show_the_stage_ceilings_of_schema_3_rows(tmp_path, data_dir):
+    df, _ = run_sweep(tmp_path, data_dir, "distance", n=5)
+    assert "stage ceilings" not in best_text(df, 3)  # rows without them (older schema) show nothing
+    best = best_trials(df, 1).iloc[0]
+    i = df.index[df["trial"] == best["trial"]][0]
+    values = {"ceiling_ae_originality": 0.61, "ceiling_ae_recognizability": 0.873, "ceiling_ae_distance": 0.07,
+              "ceiling_copy_originality": 0.25, "ceiling_copy_recognizability": 0.99, "ceiling_copy_distance": 0.5,
+              "latent_spread_ratio": 1.08, "nearest_exemplar_sampled": 0.62, "nearest_exemplar_real": 0.71}
+    for k, v in values.items():
+        df.loc[i, k] = v
+    text = status_text(df, name="r")
+    assert "autoencoder o 0.610 r 0.873 (distance 0.070)" in text and "spread x1.08" in text
+    assert "nearest own exemplar 62% (real 71%)" in text
+    assert best_text(df, 3).count("stage ceilings") == 1  # only the best trial has them here

@@ -1,0 +1,147 @@
+"""The training-recipe ablation of docs/recipe.md: one fixed configuration, one change at a time.
+
+Each variant is a training config (a preset plus overrides) for prototype 1 + Barlow 10 on Omniglot. Variants that
+share an autoencoder recipe share one trained autoencoder: the first variant of a group trains it, the others
+copy its rae.pt into their own run directory and train only the diffusion model (models/train.py skips a
+finished stage). Every variant is then evaluated with the same sampler, guidance and critics, and one line per
+variant is printed and appended to a Parquet table: the change, the minutes of each stage (wall, with the load average beside them), the stage
+ceilings (evaluation/ceilings.py), originality, recognizability and distance to the held-out human point.
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_recipe.py --out runs/recipe \
+        --variants standard standard-lr3e-3 standard-seed1 paper-ldm-lr1e-3 ... [--sampler ddim --steps 50]
+
+`--list` prints the variants. Runs already trained and evaluated are read back, not redone, so the script can be
+stopped and started again (or run as two processes on disjoint variant lists, one thread each).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+FIXED = {"data": {"dataset": "omniglot"}, "rae": {"regularizers": {"prototype": 1.0, "barlow": 10.0}}}
+_OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "lr_schedule": "constant", "warmup": 0.0},
+              "ldm": {"epochs": 30, "lr": 3e-3, "lr_schedule": "constant", "warmup": 0.0, "ema": 0.0,
+                      "grad_clip": 0.0}}
+_FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0}
+# name -> (autoencoder group, what changes, config overrides on top of FIXED)
+VARIANTS: dict[str, tuple[str, str, dict]] = {
+    "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
+                          "fixed rates 1e-3 / 3e-3)", _OLD_QUICK),
+    "quickstart": ("quick", "the quickstart's trial on the quick preset now (same budget, our recipe)",
+                   {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30}}),
+    "standard": ("standard", "the standard preset (all classes, cosine schedules, EMA 0.999, clip 1)",
+                 {"preset": "standard"}),
+    "standard-fixed-lr3e-3": ("standard", "standard autoencoder; LDM at the fixed rate 3e-3, no EMA, no clip "
+                              "(the probe that diverged)", {"preset": "standard", "ldm": {"lr": 3e-3, **_FIXED_LR_LDM}}),
+    "standard-fixed-lr1e-3": ("standard", "standard autoencoder; LDM at the fixed rate 1e-3, no EMA, no clip",
+                              {"preset": "standard", "ldm": {"lr": 1e-3, **_FIXED_LR_LDM}}),
+    "standard-fixed-lr3e-4": ("standard", "standard autoencoder; LDM at the fixed rate 3e-4, no EMA, no clip",
+                              {"preset": "standard", "ldm": {"lr": 3e-4, **_FIXED_LR_LDM}}),
+    "standard-lr3e-3": ("standard", "standard, LDM peak rate 3e-3", {"preset": "standard", "ldm": {"lr": 3e-3}}),
+    "standard-lr3e-4": ("standard", "standard, LDM peak rate 3e-4", {"preset": "standard", "ldm": {"lr": 3e-4}}),
+    "standard-no-ema": ("standard", "standard without the EMA", {"preset": "standard", "ldm": {"ema": 0.0}}),
+    "standard-ldm20": ("standard", "standard, 20 LDM epochs", {"preset": "standard", "ldm": {"epochs": 20}}),
+    "standard-seed1": ("standard-seed1", "standard, seed 1 (both stages)", {"preset": "standard", "seed": 1}),
+}
+
+
+def merged(overrides: dict) -> dict:
+    from models.config import _deep_merge
+
+    return _deep_merge(FIXED, overrides)
+
+
+def run_variant(name: str, out: Path, data, evaluation: dict, log) -> dict:
+    from evaluation.run_eval import evaluate_run, result_name
+    from models.config import build_config
+    from models.train import train_run
+
+    group, change, overrides = VARIANTS[name]
+    cfg = build_config(merged(overrides))
+    run_dir = out / name
+    shared = out / f"_rae_{group}" / "rae.pt"
+    if not (run_dir / "rae.pt").exists() and shared.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared, run_dir / "rae.pt")  # the group's finished autoencoder: only the LDM trains
+    c0, t0 = time.process_time(), time.perf_counter()
+    summary = train_run(cfg, run_dir, data=data, progress=False)
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run_dir / "rae.pt", shared)
+    train_cpu = time.process_time() - c0
+    stem = result_name(evaluation["sampler"], evaluation["steps_name"], evaluation["guidance"], 0)
+    existing = run_dir / f"{stem}.json"
+    if existing.exists():
+        result = json.loads(existing.read_text())
+    else:
+        result, _ = evaluate_run(run_dir, sampler=evaluation["sampler"], steps=evaluation["steps"],
+                                 guidance=evaluation["guidance"], imageset=data)
+    c = result["stage_ceilings"]
+    row = {
+        "variant": name, "change": change, "autoencoder": group,
+        "rae_wall_min": summary.rae["wall_s"] / 60, "ldm_wall_min": summary.ldm["wall_s"] / 60,
+        "train_process_cpu_min": train_cpu / 60, "train_wall_min": (time.perf_counter() - t0) / 60,
+        "eval_s": result["generate_seconds"] + result["score_seconds"] + result.get("ceilings_seconds", 0),
+        "heldout_rec": summary.rae["curve"][-1]["test_rec"],
+        "ae_o": c["ae"]["originality"], "ae_r": c["ae"]["recognizability"], "ae_d": c["ae"]["distance"],
+        "copy_o": c["copy"]["originality"], "copy_r": c["copy"]["recognizability"],
+        "spread_ratio": c["latent_spread_ratio"], "nearest_sampled": c["nearest_exemplar_sampled"],
+        "nearest_real": c["nearest_exemplar_real"],
+        "originality": result["originality"], "recognizability": result["recognizability"],
+        "distance": result["distance_to_human"], "sampler": result["sampler"], "steps": result["steps"],
+        "guidance": result["guidance"], "critics": result["critics_hash"],
+        "load_average": os.getloadavg()[0],
+    }
+    log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("runs/recipe"))
+    p.add_argument("--variants", nargs="+", default=["standard"])
+    p.add_argument("--sampler", default="ddim")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--table", type=Path, default=None, help="Parquet table to append to (default OUT/ablation.parquet)")
+    p.add_argument("--list", action="store_true")
+    args = p.parse_args()
+    if args.list:
+        for name, (group, change, _) in VARIANTS.items():
+            print(f"{name:24s} [{group}] {change}")
+        return
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants {unknown}; --list shows them")
+
+    import pandas as pd
+    import torch
+
+    from models.data import load_dataset
+
+    torch.set_num_threads(args.threads)
+    data = load_dataset("omniglot", data_dir=os.environ.get("HUMANLIKE_DATA_DIR"))
+    steps = args.steps if args.sampler == "ddim" else None
+    evaluation = {"sampler": args.sampler, "steps": steps, "guidance": args.guidance,
+                  "steps_name": steps if steps is not None else 1000}
+    table = args.table or args.out / "ablation.parquet"
+    for name in args.variants:
+        row = run_variant(name, args.out, data, evaluation, lambda m: print(m, flush=True))
+        old = pd.read_parquet(table) if table.exists() else pd.DataFrame()
+        if len(old):
+            old = old[~((old["variant"] == name) & (old["sampler"] == row["sampler"]) & (old["steps"] == row["steps"])
+                        & (old["guidance"] == row["guidance"]) & (old["critics"] == row["critics"]))]
+        new = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+        table.parent.mkdir(parents=True, exist_ok=True)
+        tmp = table.with_suffix(".tmp")
+        new.to_parquet(tmp)
+        os.replace(tmp, table)
+
+
+if __name__ == "__main__":
+    main()
