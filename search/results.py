@@ -42,7 +42,7 @@ the stage ceilings) are still read: their missing columns are null). Every colum
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
 | error                  | string        | why a FAIL trial failed (or why a trial was pruned)                      |
-| run_dir                | string        | the trial's run directory (checkpoints, samples.png)                     |
+| run_dir                | string        | the trial's run directory (checkpoints, samples.png), relative to the sweep directory (older rows: absolute); read_results gives it absolute |
 | started_at, finished_at| timestamp[us, UTC] |                                                                     |
 | param.<name>           | per parameter | every searched parameter (search/space.py names: w_prototype, family...) |
 """
@@ -106,7 +106,7 @@ def write_trial_row(sweep_dir: str | Path, row: Mapping[str, Any], *, space=None
     space (the sweep's SpaceSpec; pass it): every file then has one column per parameter of the space, typed
     from it and null where a trial has no such parameter (conditional weights), so that all files share one
     schema and `pandas.read_parquet(<sweep dir>/results)` reads them as one table."""
-    table = row_table(row, space=space)
+    table = row_table(relative_run_dir(sweep_dir, row), space=space)
     path = trial_path(sweep_dir, table.column("trial")[0].as_py())
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_table(table, path)
@@ -256,8 +256,20 @@ def _params_as_text(table: pa.Table, names: set[str]) -> pa.Table:
 
 
 def read_results(sweep_dir: str | Path):
-    """All trial rows of a sweep as a pandas DataFrame sorted by trial; empty (with SCHEMA's columns) if none."""
-    return read_table(sweep_dir).to_pandas()
+    """All trial rows of a sweep as a pandas DataFrame sorted by trial; empty (with SCHEMA's columns) if none.
+    run_dir is absolute here: the stored relative path joined to where the sweep directory is now."""
+    from search.portable import absolute_run_dirs
+
+    return absolute_run_dirs(read_table(sweep_dir).to_pandas(), sweep_dir)
+
+
+def relative_run_dir(sweep_dir, row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The row with its run_dir relative to the sweep directory when it lies inside it (search/portable.py)."""
+    from search.portable import relative_to_sweep
+
+    if not row.get("run_dir"):
+        return row
+    return {**row, "run_dir": relative_to_sweep(sweep_dir, row["run_dir"])}
 
 
 def read_any(path: str | Path):
