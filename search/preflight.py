@@ -64,7 +64,7 @@ def check_sizes(cfg, data) -> None:
             raise SweepError(f"train.data.{part}_classes: {asked}, but {data.name} has {have} {part} classes")
     n = len(data.train_images)
     if cfg.data.train_classes is not None:  # a seeded subset: count the images of the classes it keeps
-        n = len(data.subset(train_classes=cfg.data.train_classes, seed=cfg.seed).train_images)
+        n = len(data.subset(train_classes=cfg.data.train_classes, seed=0).train_images)  # as models.train does
     for stage in ("rae", "ldm"):
         batch = getattr(cfg, stage).batch_size
         if batch > n:

@@ -361,7 +361,8 @@ def _plain(value: Any) -> Any:
 def check_dataset(cfg) -> Path:
     """The dataset must be on disk before Ray starts, resolved as models.data.load_dataset does (explicit
     directory, then $HUMANLIKE_DATA_DIR, then ~/.cache/humanlike). Omniglot in the default cache directory may
-    be missing: load_dataset downloads it there (the driver should do that once, before the trials start)."""
+    be missing: the driver's preflight downloads it there once, before Ray starts (search/preflight.py), and
+    loads every dataset in full there."""
     from models.data import resolve_data_dir
 
     root, is_default = resolve_data_dir(cfg.data.data_dir)

@@ -86,9 +86,26 @@ def test_a_local_sweep_listens_on_loopback_and_its_orphans_are_ended(tmp_path, d
         if driver.poll() is None:
             driver.kill()
 
-    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "Ray processes a killed driver of this sweep left running" in rerun.stdout, rerun.stdout
-    assert session_processes(session) == []  # every one of them, and ...
-    assert not (sweep_dir / RECORD).exists()  # ... the clean stop removed its own record
-    assert len(list((sweep_dir / "results").glob("trial_*.parquet"))) == 2
+    # Another Ray instance on this machine (someone else's): the cleanup must leave it alone.
+    neighbour = subprocess.Popen(
+        [sys.executable, "-c", "import ray, time; ray.init(address='local', num_cpus=1, include_dashboard=False); "
+         "print(ray._private.worker._global_node.get_session_dir_path(), flush=True); time.sleep(900)"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    other = neighbour.stdout.readline().strip()
+    try:
+        others = session_processes(other)
+        assert others
+        rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "Ray processes a killed driver of this sweep left running" in rerun.stdout, rerun.stdout
+        assert session_processes(session) == []  # every one of them, and ...
+        assert set(others) <= set(session_processes(other)) and neighbour.poll() is None  # ... only them
+        assert "Token authentication is enabled" in rerun.stdout + rerun.stderr  # Ray's default, kept
+        assert not (sweep_dir / RECORD).exists()  # the clean stop removed its own record
+        assert len(list((sweep_dir / "results").glob("trial_*.parquet"))) == 2
+    finally:
+        neighbour.terminate()
+        neighbour.wait(timeout=30)
+        time.sleep(2)
+        for pid in session_processes(other):  # what the neighbour's Ray left behind
+            os.kill(pid, signal.SIGKILL)
