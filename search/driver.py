@@ -84,10 +84,13 @@ def tune_trainable(config: dict[str, Any]) -> None:
     from search.trial import trial_dir
 
     where, started = trial_dir(config["sweep_dir"], config["trial"]), time.time()
+    last: dict[str, Any] = {}
 
     def progress(stage: str, metrics: dict[str, Any]) -> None:  # <trial dir>/progress.json for `sweep status`
-        record = record_for(config["trial"], stage, metrics, config["train"], started)
+        record = record_for(config["trial"], stage, metrics, config["train"], started, previous=last)
         if record is not None:
+            last.clear()
+            last.update(record)
             write_record(where, record)
 
     def reporter(stage: str, metrics: dict[str, Any]) -> None:

@@ -37,9 +37,11 @@ STAGE_LABEL = {"start": "starting", "rae": "RAE", "ldm": "LDM", "eval": "evaluat
 
 
 def record_for(number: int, stage: str, metrics: Mapping[str, Any], train: Mapping[str, Any],
-               started_at: float) -> dict[str, Any] | None:
+               started_at: float, previous: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The progress record of a report (stage as models.train reports it), or None for a report that moves
-    nothing ('rae_done' is followed by the first LDM epoch; 'done' is the trial's end)."""
+    nothing ('rae_done' is followed by the first LDM epoch; 'done' is the trial's end). previous: the trial's
+    last record, whose first epoch report ('since') is carried on: a trial continued from a checkpoint reports
+    its first epoch far into its work, so its pace is measured from there, not from its start."""
     rae_epochs, ldm_epochs = int(train["rae"]["epochs"]), int(train["ldm"]["epochs"])
     if stage == "start":
         where = {"stage": "start", "epoch": 0, "epochs": rae_epochs}
@@ -52,8 +54,14 @@ def record_for(number: int, stage: str, metrics: Mapping[str, Any], train: Mappi
                  else {"stage": "ldm", "epoch": epoch, "epochs": ldm_epochs})
     else:
         return None
-    return {"trial": int(number), **where, "rae_epochs": rae_epochs, "ldm_epochs": ldm_epochs,
-            "started_at": float(started_at), "updated_at": time.time()}
+    record = {"trial": int(number), **where, "rae_epochs": rae_epochs, "ldm_epochs": ldm_epochs,
+              "started_at": float(started_at), "updated_at": time.time()}
+    since = (previous or {}).get("since")
+    if since is None and where["stage"] != "start":
+        since = {"at": record["updated_at"], **where}
+    if since is not None:
+        record["since"] = since
+    return record
 
 
 def write_record(trial_dir, record: Mapping[str, Any]) -> None:
@@ -119,14 +127,28 @@ def eta_seconds(*, finished: int, n_trials: int, running: Mapping[int, Mapping[s
     finished trial; without one, each running trial's pace so far (elapsed / fraction done) stands in. None while
     nothing says how long a trial takes."""
     if trial_s is None:
-        paces = [(now - r["started_at"]) / f for r in running.values()
-                 if (f := fraction_done(r, shares)) > 0.02]
+        paces = [p for r in running.values() if (p := _pace(r, shares, now)) is not None]
         trial_s = sum(paces) / len(paces) if paces else None
     if trial_s is None:
         return None
     left = sum(1.0 - fraction_done(r, shares) for r in running.values())
     left += max(0, n_trials - finished - len(running))
     return left * trial_s / max(1, min(concurrency, max(1, n_trials - finished)))
+
+
+def _pace(record: Mapping[str, Any], shares: Mapping[str, float], now: float) -> float | None:
+    """Seconds a whole trial takes at this trial's pace: from its first epoch report to now when it has moved
+    since, else from its start (a trial seen for less than MIN_PACE_S says nothing yet)."""
+    done = fraction_done(record, shares)
+    since = record.get("since")
+    if since and (moved := done - fraction_done(since, shares)) > 0.02 and now - since["at"] >= MIN_PACE_S:
+        return (now - since["at"]) / moved
+    if done > 0.02 and now - record["started_at"] >= MIN_PACE_S:
+        return (now - record["started_at"]) / done
+    return None
+
+
+MIN_PACE_S = 5.0
 
 
 def summary(*, finished: int, n_trials: int, running: Mapping[int, Mapping[str, Any]], concurrency: int,
@@ -226,7 +248,7 @@ class ProgressBoard:
     def report(self, number: int, stage: str, metrics: Mapping[str, Any], train: Mapping[str, Any]) -> None:
         current = self.running.get(number)
         started = current["started_at"] if current else time.time()
-        record = record_for(number, stage, metrics, train, started)
+        record = record_for(number, stage, metrics, train, started, previous=current)
         if record is not None:
             self.running[number] = record
 

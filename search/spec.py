@@ -224,7 +224,8 @@ def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> None:
 
 
 def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> SweepSpec:
-    """Validate a parsed sweep file. check_data=False skips the dataset-directory check (status, report)."""
+    """Validate a parsed sweep file. check_data=False skips the dataset-directory check and the settings that
+    cannot work together (status, report, the trials themselves)."""
     if not isinstance(raw, Mapping):
         raise SweepError(f"sweep: expected a mapping, got {type(raw).__name__}")
     errors = Collector()
@@ -256,7 +257,9 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
         errors.run(_study_beside, root)
     pruner = errors.run(_pruner, raw.get("pruner"), objective)
     warm = errors.run(_warm_start, raw.get("warm_start"), space, grid)
-    if train is not None and space is not None and evaluation is not None and resources is not None:
+    # Only for a sweep about to run (check_data): an existing sweep's status and reports, and its trials, read
+    # its saved file whatever rules were added since.
+    if check_data and None not in (train, space, evaluation, resources):
         for message in conflicts(train, space, evaluation, resources):
             errors.add(message)
     errors.raise_if_any()

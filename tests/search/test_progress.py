@@ -28,6 +28,18 @@ def test_records_follow_the_trainers_reports():
     assert describe(record_for(3, "ldm", {"epoch": 30, "loss": 0.1}, TRAIN, 0.0)) == "evaluating"
 
 
+def test_a_continued_trial_is_paced_from_its_first_report():
+    shares = {"rae": 0.5, "ldm": 0.4, "eval": 0.1}
+    first = record_for(0, "ldm", {"epoch": 10}, TRAIN, started_at=0.0)  # continued: LDM 10/30 at once
+    first["since"]["at"] = 100.0
+    later = record_for(0, "ldm", {"epoch": 20}, TRAIN, started_at=0.0, previous=first)
+    assert later["since"] == first["since"]
+    # 10 LDM epochs (0.4 * 10 / 30 of a trial) in 40 s: 300 s a trial; 1 - 0.5 - 0.4 * 20 / 30 of it left: 70 s.
+    eta = eta_seconds(finished=0, n_trials=1, running={0: later}, concurrency=1, trial_s=None, shares=shares,
+                      now=140.0)
+    assert eta == pytest.approx(70.0)
+
+
 def test_fraction_and_eta_golden_values():
     shares = {"rae": 0.5, "ldm": 0.4, "eval": 0.1}
     rae = record_for(0, "rae", {"epoch": 2}, TRAIN, 0.0)
@@ -89,3 +101,33 @@ def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_p
     assert any("RAE 1/2" in ln or "RAE 2/2" in ln for ln in progress), output
     assert any("LDM " in ln and "/6" in ln for ln in progress), output
     assert all("finished" in ln and "ETA" in ln for ln in progress)
+
+
+def test_the_board_prints_plain_lines_or_redraws_a_status_line():
+    import io
+
+    from search.progress import ProgressBoard
+
+    lines: list[str] = []
+    board = ProgressBoard(n_trials=4, concurrency=2, finished=lambda: 1, rows=lambda: None, echo=lines.append,
+                          every_s=0.0)
+    board.tick()
+    assert lines == []  # nothing running: nothing to say
+    board.start(2, TRAIN)
+    board.report(2, "ldm", {"epoch": 5, "loss": 0.3}, TRAIN)
+    board.tick()
+    assert lines == ["progress: 1/4 finished, 1 running, ETA unknown yet | trial 2: LDM 5/30"]
+    board.end(2)
+
+    terminal = io.StringIO()
+    live = ProgressBoard(n_trials=4, concurrency=2, finished=lambda: 0, rows=lambda: None, echo=lines.append,
+                         live=True, redraw_s=0.0, stream=terminal)
+    live.start(0, TRAIN)
+    live.report(0, "rae", {"epoch": 1}, TRAIN)
+    live.tick()
+    assert terminal.getvalue().endswith("\r\x1b[Kprogress: 0/4 finished, 1 running, ETA unknown yet | trial 0: RAE 1/4")
+    live.echo("trial 0: COMPLETE")  # the driver's own line: the status line is cleared first
+    assert terminal.getvalue().endswith("\r\x1b[K") and lines[-1] == "trial 0: COMPLETE"
+    from ray import cloudpickle
+
+    assert cloudpickle.loads(cloudpickle.dumps(live)).running == live.running  # Tune pickles the searcher
