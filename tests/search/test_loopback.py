@@ -51,6 +51,52 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_the_embedded_ray_listens_on_loopback_only(tmp_path):
+    """The quick check (no trials): the embedded Ray the driver starts, in this process."""
+    import ray
+
+    from search.local_ray import start
+
+    stop = start(1, None, tmp_path)
+    try:
+        session = json.loads((tmp_path / RECORD).read_text())["session_dir"]
+        assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
+        ours = set(session_processes(session)) | {os.getpid()}
+        sockets = [s for s in listeners() if s[3] in ours]
+        assert {"gcs_server", "raylet"} <= {s[2] for s in sockets}, sockets
+        assert [s for s in sockets if s[0] not in LOOPBACK] == []
+    finally:
+        stop()
+    assert not (tmp_path / RECORD).exists()
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") is None  # undone: a later `ray start` can join
+
+
+def test_a_killed_drivers_ray_is_ended_from_its_record(tmp_path):
+    """A process that started the embedded Ray is SIGKILLed; end_orphans ends what it left, by its record."""
+    from search.local_ray import end_orphans
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from search.local_ray import start; "
+         f"start(1, None, Path({str(tmp_path)!r})); print('up', flush=True); time.sleep(600)"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert child.stdout.readline().strip() == "up"
+        session = json.loads((tmp_path / RECORD).read_text())["session_dir"]
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        left = session_processes(session)
+        assert left  # Ray outlives the process that started it
+        found, ended = end_orphans(tmp_path)
+        assert found == session and set(left) <= set(ended)
+        assert session_processes(session) == [] and not (tmp_path / RECORD).exists()
+        assert end_orphans(tmp_path) is None  # nothing recorded any more
+    finally:
+        if child.poll() is None:
+            child.kill()
+        for pid in session_processes(session) if "session" in locals() else []:
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.slow
 def test_a_local_sweep_listens_on_loopback_and_its_orphans_are_ended(tmp_path, data_dir, critics_dir):
     path = sweep_file(tmp_path, data_dir, critics_dir, name="lo", n_trials=2, max_concurrent=2,
