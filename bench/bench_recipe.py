@@ -25,16 +25,31 @@ from pathlib import Path
 FIXED = {"data": {"dataset": "omniglot"}, "rae": {"regularizers": {"prototype": 1.0, "barlow": 10.0}}}
 _OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "lr_schedule": "constant", "warmup": 0.0},
               "ldm": {"epochs": 30, "lr": 3e-3, "lr_schedule": "constant", "warmup": 0.0, "ema": 0.0,
-                      "grad_clip": 0.0}}
-_FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0}
+                      "grad_clip": 0.0, "prediction": "eps"}}
+_FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps"}
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
                           "fixed rates 1e-3 / 3e-3)", _OLD_QUICK),
     "quickstart": ("quick", "the quickstart's trial on the quick preset now (same budget, our recipe)",
                    {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30}}),
-    "standard": ("standard", "the standard preset (all classes, cosine schedules, EMA 0.999, clip 1)",
-                 {"preset": "standard"}),
+    "quickstart-vloss": ("quick", "the quickstart's trial, our recipe but the v-model's loss taken on v",
+                         {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30, "loss_space": "v"}}),
+    "quickstart-eps": ("quick", "the quickstart's trial, our recipe but an eps-predicting denoiser",
+                       {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30, "prediction": "eps"}}),
+    "quickstart-rae-fixed": ("quick-rae-fixed", "the quickstart's trial, our LDM recipe, the autoencoder at the "
+                             "fixed rate 1e-3 as before", {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3,
+                             "lr_schedule": "constant", "warmup": 0.0}, "ldm": {"epochs": 30}}),
+    "quickstart-rae-b64": ("quick-rae-b64", "the quickstart's trial, our LDM recipe, the autoencoder at the fixed "
+                           "rate 1e-3 in batches of 64 (twice the steps, same images)",
+                           {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "batch_size": 64,
+                            "lr_schedule": "constant", "warmup": 0.0}, "ldm": {"epochs": 30}}),
+    "standard": ("standard", "the standard preset (all classes, cosine schedules, v-output with eps-space loss, "
+                 "EMA 0.999, clip 1)", {"preset": "standard"}),
+    "standard-eps": ("standard", "standard, but an eps-predicting denoiser (the paper's)",
+                     {"preset": "standard", "ldm": {"prediction": "eps"}}),
+    "standard-vloss": ("standard", "standard, but the v-model's loss taken on v (Salimans & Ho's weighting)",
+                       {"preset": "standard", "ldm": {"loss_space": "v"}}),
     "standard-fixed-lr3e-3": ("standard", "standard autoencoder; LDM at the fixed rate 3e-3, no EMA, no clip "
                               "(the probe that diverged)", {"preset": "standard", "ldm": {"lr": 3e-3, **_FIXED_LR_LDM}}),
     "standard-fixed-lr1e-3": ("standard", "standard autoencoder; LDM at the fixed rate 1e-3, no EMA, no clip",
@@ -100,6 +115,27 @@ def run_variant(name: str, out: Path, data, evaluation: dict, log) -> dict:
     return row
 
 
+def markdown(tables: list[Path]) -> str:
+    """The rows of the ablation tables as the markdown table of docs/recipe.md, in VARIANTS order."""
+    import pandas as pd
+
+    df = pd.concat([pd.read_parquet(t) for t in tables], ignore_index=True)
+    df["order"] = df["variant"].map({v: i for i, v in enumerate(VARIANTS)})
+    lines = ["| variant | change | RAE / LDM min (load) | held-out SSE | autoencoder o / r / d | copy o / r | "
+             "spread ratio | nearest own (real) | originality | recognizability | distance |",
+             "|" + "---|" * 11]
+    for _, r in df.sort_values("order").iterrows():
+        lines.append(
+            f"| {r.variant} | {r.change} | {r.rae_wall_min:.1f} / {r.ldm_wall_min:.1f} ({r.load_average:.1f}) | "
+            f"{r.heldout_rec:.1f} | {r.ae_o:.3f} / {r.ae_r:.3f} / {r.ae_d:.3f} | {r.copy_o:.3f} / {r.copy_r:.3f} | "
+            f"{r.spread_ratio:.2f} | {r.nearest_sampled:.2f} ({r.nearest_real:.2f}) | {r.originality:.3f} | "
+            f"{r.recognizability:.3f} | {r.distance:.3f} |")
+    first = df.iloc[0]
+    lines.append(f"\nEvaluation: {first.sampler}-{first.steps}, guidance {first.guidance:g}, critics "
+                 f"{', '.join(sorted(df.critics.unique()))}; distance to the held-out human point.")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/recipe"))
@@ -110,10 +146,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", type=Path, default=None, help="Parquet table to append to (default OUT/ablation.parquet)")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--markdown", nargs="+", type=Path, metavar="PARQUET",
+                   help="print these ablation tables as one markdown table (docs/recipe.md) and exit")
     args = p.parse_args()
     if args.list:
         for name, (group, change, _) in VARIANTS.items():
             print(f"{name:24s} [{group}] {change}")
+        return
+    if args.markdown:
+        print(markdown(args.markdown))
         return
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:

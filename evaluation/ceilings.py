@@ -7,8 +7,9 @@ critics, same tasks):
 
 - `ae`: the held-out human drawings passed through the autoencoder (encode, decode): the best point a perfect
   diffusion model on these latents could reach (a perfect one samples the latents of new human drawings);
-- `copy`: each class exemplar passed through the autoencoder, as many times as the class has samples: the
-  autoencoder's version of copying (originality from reconstruction error alone);
+- `copy`: each class exemplar passed through the autoencoder: the autoencoder's version of copying (originality
+  from reconstruction error alone). Scored once per class: K identical copies give exactly the same originality
+  and recognizability as one (each sample is scored on every task of its class), at 1/K of the cost;
 and, in latent space (both on raw latents, (N, L)):
 - `latent_spread_ratio`: the spread of the sampled latents over that of the encoded test drawings (1 = the
   data's scale; a diverged sampler gives 5-10);
@@ -63,8 +64,7 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
     real_z, real_x = through(imageset.test_images)
     ex_z, ex_x = through(imageset.test_exemplars)
     ae_result = evaluate_samples(real_x, imageset.test_exemplars, critics, labels=imageset.test_labels)
-    copies = ex_x[:, None].expand(-1, per_class, -1, -1)  # (C, K, 48, 48)
-    copy_result = evaluate_samples(copies, imageset.test_exemplars, critics)
+    copy_result = evaluate_samples(ex_x[:, None], imageset.test_exemplars, critics)  # (C, 1, 48, 48)
     sampled_labels = torch.arange(n_classes).repeat_interleave(per_class)
     return {
         "ae": _point(ae_result, human_point, normalization),

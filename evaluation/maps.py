@@ -36,7 +36,6 @@ def feature_importance_maps(ae, ldm, exemplars: torch.Tensor, *, samples: int = 
     from torch.func import jvp
 
     from models.data import to_float
-    from models.diffusion.model import guided_eps
     from models.diffusion.samplers import make_sampler
 
     ae.eval()
@@ -58,9 +57,7 @@ def feature_importance_maps(ae, ldm, exemplars: torch.Tensor, *, samples: int = 
     for i, t in enumerate(stepper.timesteps.tolist()):
         with torch.no_grad():
             tt = torch.tensor([t])
-            both = ldm.denoiser(torch.cat([x, x]), tt, torch.cat([c, torch.zeros_like(c)]))  # (2B, L)
-            eps_c, eps_u = both.chunk(2)
-            eps = guided_eps(eps_c, eps_u, guidance)
+            eps = ldm.predict_eps(x, tt, c, guidance=guidance)  # (B, L), guided; eps whatever the model predicts
         if t in record:
             score = (1.0 - abar[t]).sqrt().float() * eps  # the fix: alpha_bar at t, not at k = T - 1 - t
             _, js = jvp(decode, (x,), (score,))  # (B, 48, 48): J(x_t) s_t

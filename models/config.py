@@ -30,6 +30,7 @@ REGULARIZERS = ("kl", "vq", "classification", "prototype", "simclr", "barlow")
 AUGMENTATIONS = ("light", "normal", "strong")
 # Learning-rate schedules (models/schedules.py): 'constant' is the paper's (no scheduler); 'cosine' is ours.
 LR_SCHEDULES = ("constant", "cosine")
+PREDICTIONS = ("eps", "v")  # models.diffusion.model.PREDICTIONS (named here so that validation needs no torch)
 SAMPLERS = ("ddpm", "ddim")
 # Where training and evaluation compute: 'auto' is 'cuda' when torch sees a GPU (for a Ray trial: the one Ray
 # assigned it through CUDA_VISIBLE_DEVICES), else 'cpu'. Resolved by models.device.resolve_device.
@@ -105,6 +106,8 @@ class LDMConfig:
     warmup: float = 0.0  # fraction of all steps spent warming up linearly (cosine schedule only)
     ema: float = 0.0  # decay of the denoiser's exponential moving average, sampled from when > 0 (ours; paper: none)
     grad_clip: float = 0.0  # clip the gradient's global norm to this when > 0 (ours; paper: none)
+    prediction: str = "eps"  # what the denoiser outputs: 'eps' (the paper's) or 'v' (ours; models/diffusion/model.py)
+    loss_space: str = "eps"  # the MSE on the implied eps (the paper's weighting) or, for a v-model, on v itself
 
     def check(self) -> None:
         _positive("ldm.epochs", self.epochs)
@@ -119,6 +122,10 @@ class LDMConfig:
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"ldm.ema: must be in [0, 1) (0: no weight averaging), got {self.ema!r}")
         _non_negative("ldm.grad_clip", self.grad_clip)
+        _one_of("ldm.prediction", self.prediction, PREDICTIONS)
+        _one_of("ldm.loss_space", self.loss_space, PREDICTIONS)
+        if self.loss_space == "v" and self.prediction != "v":
+            raise ConfigError("ldm.loss_space: 'v' needs ldm.prediction: v (an eps-model's loss is in eps space)")
 
 
 @dataclass(frozen=True)
@@ -182,14 +189,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "data": {"train_classes": 400},
         "rae": {"epochs": 6, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02},
-        "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.995, "grad_clip": 1.0},
+        "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.995, "grad_clip": 1.0,
+                "prediction": "v"},
         "sample": {"sampler": "ddim", "steps": 50},
     },
     # Ours, for research on a CPU (docs/recipe.md): every training class, both stages on a warm-up + cosine
-    # schedule, the denoiser's weights averaged (EMA) and its gradient clipped. About 15 minutes a trial on 2 cores.
+    # schedule, a v-predicting denoiser whose weights are averaged (EMA) and whose gradient is clipped. About 15 minutes a trial on 2 cores.
     "standard": {
         "rae": {"epochs": 8, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02},
-        "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.999, "grad_clip": 1.0},
+        "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.999, "grad_clip": 1.0,
+                "prediction": "v"},
         "sample": {"sampler": "ddim", "steps": 50},
     },
 }

@@ -116,6 +116,8 @@ def build_ldm(cfg: TrainConfig):
         timesteps=cfg.ldm.timesteps,
         drop_prob=cfg.ldm.drop_prob,
         width=cfg.ldm.width,
+        prediction=cfg.ldm.prediction,
+        loss_space=cfg.ldm.loss_space,
     )
 
 

@@ -56,6 +56,7 @@ def test_paper_preset_keeps_the_papers_recipe():
     assert (paper.rae.lr, paper.ldm.lr, paper.rae.epochs, paper.ldm.epochs) == (1e-4, 1e-4, 100, 100)
     standard = build_config({"preset": "standard"})
     assert standard.ldm.ema > 0 and standard.rae.lr_schedule == "cosine" and standard.data.train_classes is None
+    assert (paper.ldm.prediction, standard.ldm.prediction, standard.ldm.loss_space) == ("eps", "v", "eps")
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -64,6 +65,8 @@ def test_paper_preset_keeps_the_papers_recipe():
     ({"rae": {"lr_schedule": "step"}}, "rae.lr_schedule"),
     ({"rae": {"lr_schedule": "cosine", "warmup": 1.5}}, "rae.warmup"),
     ({"ldm": {"warmup": 0.1}}, "ldm.warmup"),  # a warm-up on the constant schedule would be silently ignored
+    ({"ldm": {"prediction": "x0"}}, "ldm.prediction"),
+    ({"ldm": {"prediction": "eps", "loss_space": "v"}}, "ldm.loss_space"),  # an eps-model has no v loss
 ])
 def test_recipe_settings_are_validated(raw, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
