@@ -45,7 +45,19 @@ def _register_critics(sub) -> None:
     t.add_argument("--force", action="store_true", help="replace critics already in --out")
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     t.add_argument("--seed", type=int, default=0, help="seed of both critics (default 0, the shipped ones)")
+    t.add_argument("--reuse-simclr", metavar="DIR",
+                   help="take the SimCLR critic of these critics instead of training it again (its recipe, seed, "
+                   "threshold and excluded classes must be this run's; the manifest names where it came from)")
     t.set_defaults(handler=_critics_train)
+    r = csub.add_parser("references", help="score the reference sample sets (copy, noise, jitter, blur, ...)",
+                        description="Where the reference generators of evaluation/references.py land with these "
+                        "critics: originality, recognizability and distance to the held-out human point.")
+    r.add_argument("--dataset", required=True, choices=DATASETS)
+    _data_dir_arg(r)
+    _critics_arg(r)
+    r.add_argument("--seed", type=int, default=0, help="seed of the random references (default 0)")
+    r.add_argument("--json", action="store_true", help="print the table as JSON")
+    r.set_defaults(handler=_critics_references)
 
 
 def _register_human_point(sub) -> None:
@@ -143,13 +155,41 @@ def _critics_train(args) -> int:
         from models.data import resolve_data_dir
 
         exclude = tuple(c for c in lake2015_classes(resolve_data_dir(args.data_dir)[0]) if c in imageset.train_classes)
+    simclr_from = None
+    if args.reuse_simclr:
+        from evaluation.critics import load_critics
+
+        simclr_from = load_critics(args.reuse_simclr)
     critics = train_critics(imageset, RECIPES[args.recipe].with_seed(args.seed), exclude_classes=exclude,
-                            log=lambda m: print(m, file=sys.stderr, flush=True))
+                            log=lambda m: print(m, file=sys.stderr, flush=True), simclr_from=simclr_from)
     save_critics(critics, out)
     m = critics.manifest
     print(f"critics {m['critics_hash']} -> {out}")
     print(json.dumps({"heldout": m["heldout"], "training": {k: m["training"][k] for k in
                                                            ("simclr_seconds", "proto_seconds")}}, indent=2))
+    return 0
+
+
+def _critics_references(args) -> int:
+    from evaluation.critics import load_critics
+    from evaluation.human import lake2015_point
+    from evaluation.references import grouped, score_references
+    from models.data import resolve_data_dir
+
+    critics = load_critics(args.critics or args.dataset)
+    imageset = _load_dataset(args.dataset, args.data_dir)
+    extra = {}
+    if args.dataset == "omniglot":
+        extra["lake2015"] = lake2015_point(critics, resolve_data_dir(args.data_dir)[0])
+    human = grouped(imageset.test_images, imageset.test_labels, len(imageset.test_exemplars))
+    table = score_references(critics, imageset.test_exemplars, human, seed=args.seed, extra=extra)
+    if args.json:
+        print(json.dumps({"critics_hash": critics.hash, "references": table}, indent=2))
+        return 0
+    print(f"critics {critics.hash} ({critics.dataset}); distance to the held-out human point (relative)")
+    print(f"{'set':>10}  {'originality':>11}  {'recognizability':>15}  {'distance':>8}")
+    for name, p in table.items():
+        print(f"{name:>10}  {p['originality']:11.3f}  {p['recognizability']:15.3f}  {p['distance_to_human']:8.3f}")
     return 0
 
 

@@ -55,7 +55,7 @@ def quadrant_gradient_mass(fn, x: torch.Tensor) -> dict:
     score = squared distance of each output vector to the mean output over x (how far the critic moves an image
     from the average drawing), so the gradient says which pixels move it. x: preprocessed (B, 1, S, S). Also
     the ink per quadrant and the gradient mass per unit of ink, whose max/min ratio is 1 for a critic that weighs
-    every part of the image alike.
+    every part of the image alike (None when a quadrant gets no gradient at all).
     """
     x = x.clone().requires_grad_(True)
     with torch.enable_grad():
@@ -74,7 +74,8 @@ def quadrant_gradient_mass(fn, x: torch.Tensor) -> dict:
     return {"order": ["top-left", "top-right", "bottom-left", "bottom-right"],
             "gradient": [round(v, 4) for v in g], "ink": [round(v, 4) for v in ink],
             "gradient_per_ink": [round(v, 4) for v in per_ink],
-            "gradient_per_ink_max_over_min": round(max(per_ink) / min(per_ink), 4)}
+            # None: some quadrant gets no gradient at all (a critic blind to part of the image)
+            "gradient_per_ink_max_over_min": round(max(per_ink) / min(per_ink), 4) if min(per_ink) > 0 else None}
 
 
 def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:

@@ -93,6 +93,7 @@ def test_quadrant_gradient_mass_sees_a_one_sided_critic():
     assert even["gradient_per_ink_max_over_min"] < 1.2
     left = quadrant_gradient_mass(lambda t: t[..., :24].flatten(1), x)  # blind to the right half
     assert left["gradient"][1] == 0 and left["gradient"][3] == 0
+    assert left["gradient_per_ink_max_over_min"] is None
 
 
 def test_random_support_accuracy_on_separable_embeddings():
@@ -154,3 +155,27 @@ def test_load_critics_errors(tmp_path):
     (tmp_path / "half").mkdir(parents=True)
     with pytest.raises(CriticsError, match="missing"):
         load_critics(tmp_path / "half")
+
+
+def test_critics_train_for_a_quickdraw_fs_file(tmp_path, omniglot, one_thread, capsys):
+    """`critics train --dataset qdfs` on a small file in the paper's format (all_qd_fs_shuffled.npz: data
+    (n_cls, n, 48, 48) and prototype (n_cls, n_proto, 48, 48), 0..255, ink high): 550 training classes and 20 test
+    classes, the drawings taken from real Omniglot classes (QuickDraw-FS itself is not public)."""
+    import numpy as np
+
+    from search.cli import main
+
+    order = torch.argsort(omniglot.train_labels, stable=True)
+    drawings = omniglot.train_images[order].view(-1, 20, 48, 48)[:570]  # (570, 20, 48, 48)
+    path = tmp_path / "data" / "quick_draw" / "all_qd_fs_shuffled.npz"
+    path.parent.mkdir(parents=True)
+    np.savez(path, data=drawings[:, 1:4].float().numpy(), prototype=drawings[:, :1].float().numpy())
+    out = tmp_path / "critics"
+    assert main(["critics", "train", "--dataset", "qdfs", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+                 "--recipe", "quick", "--threads", "1"]) == 0
+    c = load_critics(out)
+    m = c.manifest
+    assert m["dataset"] == "qdfs" and m["heldout"]["test_classes"] == 20 and m["training"]["train_classes"] == 550
+    assert m["training"]["excluded_classes"] == []
+    assert 0.0 <= m["heldout"]["recognizability_20way_1shot"] <= 1.0
+    assert f"critics {c.hash}" in capsys.readouterr().out

@@ -1,0 +1,110 @@
+"""Reference generators (evaluation/references.py) and where they land with the shipped Omniglot critics (issue 11).
+
+The transforms are checked on their own (exact, seeded); the placement tests are the issue's criteria, scored
+through the one pipeline (evaluate_samples) on the real held-out drawings and Lake et al. 2015's drawings.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evaluation import references as ref
+
+
+@pytest.fixture(scope="module")
+def table(critics, omniglot, data_dir):
+    from evaluation.human import lake2015_point
+
+    human = ref.grouped(omniglot.test_images, omniglot.test_labels, 150)
+    return ref.score_references(critics, omniglot.test_exemplars, human,
+                                extra={"lake2015": lake2015_point(critics, data_dir)})
+
+
+# ---- the transforms ----
+
+def _dot() -> torch.Tensor:
+    x = torch.zeros(1, 1, 48, 48)
+    x[..., 20:26, 20:26] = 1.0
+    return x
+
+
+def test_stroke_width_moves_edges_by_one_pixel():
+    x = _dot()
+    assert ref.stroke_width(x, 1).sum() == 36 + 4 * 6  # plus-shaped element: one pixel out on each side
+    assert ref.stroke_width(x, -1).sum() == 16
+    assert torch.equal(ref.stroke_width(ref.stroke_width(x, 1), -1), x)  # closing a convex square
+
+
+def test_blur_keeps_ink_and_spreads_it():
+    x = _dot()
+    for sigma in (1.0, 2.0):
+        y = ref.gaussian_blur(x, sigma)
+        assert y.sum().item() == pytest.approx(36.0, rel=1e-5)
+        assert y.max() < 1.0 and (y > 0.01).sum() > 36
+    assert torch.equal(ref.gaussian_blur(x, 0.0), x)
+
+
+def test_random_affine_is_seeded_and_bounded():
+    x = _dot().expand(64, 1, 48, 48).contiguous()
+    a = ref.random_affine(x, generator=torch.Generator().manual_seed(3))
+    b = ref.random_affine(x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a[0], a[1])
+    # a centred square moves by at most 2 px plus what rotation/scale/shear do to a 6-px square
+    ys, xs = torch.nonzero(a.sum(0)[0] > 0.5, as_tuple=True)
+    assert ys.min() >= 20 - 4 and ys.max() <= 25 + 4 and xs.min() >= 20 - 4 and xs.max() <= 25 + 4
+    still = ref.random_affine(x, degrees=0, scale=(1, 1), shear=0, shift_px=0)
+    torch.testing.assert_close(still, x, atol=1e-5, rtol=0)
+
+
+def test_elastic_is_local_and_zero_amplitude_is_identity():
+    x = _dot()
+    torch.testing.assert_close(ref.elastic(x, amplitude_px=0.0), x, atol=1e-5, rtol=0)
+    y = ref.elastic(x, amplitude_px=1.0, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(y, x) and y.sum().item() == pytest.approx(36.0, rel=0.3)
+
+
+def test_reference_sets_shapes(omniglot):
+    human = ref.grouped(omniglot.test_images, omniglot.test_labels, 150)
+    sets = ref.reference_sets(omniglot.test_exemplars, human)
+    assert set(sets) == {"copy", "noise", "human", "other", "jitter", "blur1", "blur2", "stroke+1", "stroke-1"}
+    for name, s in sets.items():
+        assert s.shape == (150, 19, 48, 48) and s.dtype == torch.float32, name
+    assert torch.equal(sets["copy"][7, 3], omniglot.test_exemplars[7].float() / 255)
+    assert torch.equal(sets["other"][1], sets["human"][0])
+    with pytest.raises(ValueError, match="same number"):
+        ref.grouped(omniglot.test_images[:-1], omniglot.test_labels[:-1], 150)
+
+
+# ---- where they land with the shipped critics ----
+
+def test_copy_and_noise_and_other(table):
+    h = table["human"]
+    assert table["copy"]["originality"] == pytest.approx(0.0, abs=1e-9)
+    assert table["copy"]["recognizability"] > 0.99
+    assert abs(table["noise"]["recognizability"] - 1 / 20) < 0.02
+    assert table["other"]["recognizability"] < 0.5 * h["recognizability"]
+
+
+def test_human_is_exactly_the_human_point(table, critics, omniglot):
+    from evaluation.human import human_point_of
+
+    p = human_point_of(critics, omniglot)
+    assert table["human"]["originality"] == pytest.approx(p["originality"], abs=1e-12)
+    assert table["human"]["recognizability"] == pytest.approx(p["recognizability"], abs=1e-12)
+    assert table["human"]["distance_to_human"] == 0.0
+
+
+def test_jitter_is_a_copy(table):
+    """A moved copy of the exemplar is not a new drawing: at most half the human originality, and farther from
+    the human point than Lake et al.'s people drawing new exemplars."""
+    assert table["jitter"]["originality"] <= 0.5 * table["human"]["originality"]
+    assert table["jitter"]["distance_to_human"] > table["lake2015"]["distance_to_human"]
+
+
+def test_stroke_width_moves_less_than_blur(table):
+    for s in ("stroke+1", "stroke-1"):
+        assert table[s]["distance_to_human"] < table["blur2"]["distance_to_human"], s
+
+
+def test_both_human_references_agree(table):
+    assert table["lake2015"]["distance_to_human"] < 0.15
