@@ -49,6 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     _root(report)
     report.set_defaults(handler=_report)
 
+    rescore = cmds.add_parser("rescore", help="score a sweep's stored samples again with other critics",
+                              description="Score every finished trial's stored samples with other critics (default: "
+                                          "the shipped ones) without training or sampling; the new scores are "
+                                          "written beside the old under <sweep dir>/rescored/<critics hash>/, and "
+                                          "status/best/report use the shipped critics' scores when they exist.")
+    rescore.add_argument("name")
+    rescore.add_argument("--critics", help="critics directory or name (default: the sweep dataset's shipped critics)")
+    rescore.add_argument("--data-dir", help="dataset directory (default: $HUMANLIKE_DATA_DIR, then the cache)")
+    rescore.add_argument("--force", action="store_true", help="score again trials already re-scored")
+    rescore.add_argument("--threads", type=int, default=2)
+    _root(rescore)
+    rescore.set_defaults(handler=_rescore)
+
     export = cmds.add_parser("export", help="write every trial row into one Parquet file")
     export.add_argument("name")
     export.add_argument("out", help="output file, e.g. results.parquet")
@@ -159,14 +172,17 @@ def _saved(args: argparse.Namespace):
 
 def _status(args: argparse.Namespace) -> int:
     from search.report import status_text
-    from search.results import read_results
     from search.study import load_study, state_counts
 
     from search.progress import progress_lines
 
+    from search.rescore import ranked_results
+
     spec = _saved(args)
-    df, study = read_results(spec.dir()), load_study(spec)
+    (df, note), study = ranked_results(spec.dir()), load_study(spec)
     print(status_text(df, name=spec.name, n_trials=spec.n_trials))
+    if note:
+        print(note)
     for line in progress_lines(spec, study, df):  # each running trial's stage and epoch, the ETA
         print(line)
     counts = state_counts(study)
@@ -179,26 +195,49 @@ def _status(args: argparse.Namespace) -> int:
 
 def _best(args: argparse.Namespace) -> int:
     from search.report import best_text
-    from search.results import read_results
 
     if args.top < 1:
         raise ValueError(f"--top: must be >= 1, got {args.top}")
+    from search.rescore import ranked_results
+
     spec = _saved(args)
-    print(best_text(read_results(spec.dir()), args.top))
+    df, note = ranked_results(spec.dir())
+    if note:
+        print(note)
+    print(best_text(df, args.top))
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from search.report import write_report
-    from search.results import read_results
     from search.study import load_study
 
     spec = _saved(args)
     out = Path(args.out) if args.out else spec.dir() / "report"
     if not isinstance(out, Path):  # figures are drawn into a local directory
         out = Path(f"{spec.name}-report")
-    for path in write_report(read_results(spec.dir()), out, study=load_study(spec), name=spec.name):
+    from search.rescore import ranked_results
+
+    df, note = ranked_results(spec.dir())
+    if note:
+        print(note)
+    for path in write_report(df, out, study=load_study(spec), name=spec.name):
         print(path)
+    return 0
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    import torch
+
+    from evaluation.critics import load_critics
+    from search.rescore import rescore_sweep
+
+    torch.set_num_threads(args.threads)
+    spec = _saved(args)
+    critics = load_critics(args.critics or spec.dataset)
+    counts = rescore_sweep(spec.dir(), critics, data_dir=args.data_dir, force=args.force)
+    print(f"sweep {spec.name}: {counts['rescored']} trials re-scored with critics {critics.hash}, "
+          f"{counts['skipped']} already were, {counts['missing']} without stored samples")
     return 0
 
 
