@@ -190,15 +190,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {"train_classes": 400},
         "rae": {"epochs": 6, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02},
         "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.995, "grad_clip": 1.0,
-                "prediction": "v"},
+                "prediction": "v", "loss_space": "v"},
         "sample": {"sampler": "ddim", "steps": 50},
     },
     # Ours, for research on a CPU (docs/recipe.md): every training class, both stages on a warm-up + cosine
-    # schedule, a v-predicting denoiser whose weights are averaged (EMA) and whose gradient is clipped. About 15 minutes a trial on 2 cores.
+    # schedule, a v-predicting denoiser (v-space loss) whose weights are averaged (EMA) and whose gradient is
+    # clipped. About 15 minutes a trial on 2 cores.
     "standard": {
         "rae": {"epochs": 8, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02},
         "ldm": {"epochs": 40, "lr": 1e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.999, "grad_clip": 1.0,
-                "prediction": "v"},
+                "prediction": "v", "loss_space": "v"},
         "sample": {"sampler": "ddim", "steps": 50},
     },
 }
