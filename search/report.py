@@ -9,6 +9,9 @@ Figures (PNG, matplotlib without a display):
   distance.png    distance to human against trial number, best-so-far line; pruned and failed trials marked
   importance.png  optuna.importance.get_param_importances on the study (PED-ANOVA, Optuna's default)
   pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
+  figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (when the trials'
+                  stored samples are on this machine)
+  settings.md     the distance of each setting's best weight, nearest first
 """
 from __future__ import annotations
 
@@ -202,6 +205,68 @@ def _human_point(df) -> tuple[float, float] | None:
     return (float(h.iloc[0, 0]), float(h.iloc[0, 1])) if len(h) else None
 
 
+def _lake_point(df) -> tuple[float, float] | None:
+    """The Lake et al. 2015 point the trials recorded (schema 3, Omniglot), if any."""
+    if "lake2015_originality" not in df.columns:
+        return None
+    h = df[["lake2015_originality", "lake2015_recognizability"]].dropna()
+    return (float(h.iloc[0, 0]), float(h.iloc[0, 1])) if len(h) else None
+
+
+def best_per_setting(df):
+    """One row per setting: its COMPLETE trial nearest to people (the setting's best weight), nearest first."""
+    done = completed(df)
+    if done.empty:
+        return done
+    done = done.assign(setting_label=[setting_of(r) for _, r in done.iterrows()])
+    best = done.loc[done.groupby("setting_label")["distance"].idxmin()]
+    return best.sort_values("distance")
+
+
+def settings_table(df) -> str:
+    """Markdown: the distance of each setting's best weight, with its point, trials run and what scored it."""
+    best = best_per_setting(df)
+    if best.empty:
+        return "no completed trials yet\n"
+    done = completed(df)
+    counts = {s: sum(setting_of(r) == s for _, r in done.iterrows()) for s in best["setting_label"]}
+    lines = ["| rank | setting | best weight | originality | recognizability | distance | autoencoder ceiling r "
+             "| trials |", "|---|---|---|---|---|---|---|---|"]
+    for rank, (_, r) in enumerate(best.iterrows(), start=1):
+        w = _weight_of(r, r["setting_label"])
+        ceiling = f"{r['ceiling_ae_recognizability']:.3f}" if _present(r.get("ceiling_ae_recognizability")) else "-"
+        lines.append(f"| {rank} | {r['setting_label']} | {'-' if w is None else f'{w:g}'} | {r['originality']:.3f} "
+                     f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {ceiling} | {counts[r['setting_label']]} |")
+    first = best.iloc[0]
+    human = _human_point(df)
+    lines.append("")
+    lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
+                 f"{first.get('normalization')} normalization; evaluation {first.get('sampler')}-"
+                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g}; critics {first.get('critics')}.")
+    return "\n".join(lines) + "\n"
+
+
+def figure2_best(df, path: str | Path, *, data_dir=None, classes=(0, 1, 2, 3, 4, 5), per_row: int = 4):
+    """Figure 2: test exemplars with samples of each setting's best weight (from the samples the trials stored);
+    None when no trial's samples are on this machine (a copied sweep without its trial directories)."""
+    from evaluation.figures import figure2
+
+    samples = {}
+    for _, r in best_per_setting(df).iterrows():
+        run_dir = Path(str(r.get("run_dir"))) if _present(r.get("run_dir")) else None
+        found = sorted(run_dir.glob("evaluation_*.npz")) if run_dir is not None and run_dir.is_dir() else []
+        if found:
+            w = _weight_of(r, r["setting_label"])
+            with np.load(found[0]) as z:
+                samples[r["setting_label"] + ("" if w is None else f" {w:g}")] = z["samples"]
+    if not samples:
+        return None
+    from models.data import load_dataset
+
+    exemplars = load_dataset(str(df["dataset"].dropna().iloc[0]), data_dir=data_dir).test_exemplars.numpy()
+    return figure2(exemplars, samples, path, classes=classes, per_row=per_row)
+
+
 def _weight_of(row, setting: str) -> float | None:
     """The searched weight of a single-regularizer setting (its fit orders trials by it)."""
     value = row_params(row).get(f"w_{setting}")
@@ -229,7 +294,11 @@ def figure3(df, path: str | Path, *, title: str | None = None) -> Path:
             ax.plot(curve[:, 1], curve[:, 2], color=colours[setting], lw=1.2, alpha=0.8, zorder=2)
     human = _human_point(df)
     if human:
-        ax.scatter([human[0]], [human[1]], marker="*", s=260, color="black", label="human", zorder=4)
+        ax.scatter([human[0]], [human[1]], marker="*", s=260, color="black", label="human (held-out)", zorder=4)
+    lake = _lake_point(df)
+    if lake:
+        ax.scatter([lake[0]], [lake[1]], marker="*", s=260, color="white", edgecolors="black", linewidths=1.0,
+                   label="human (Lake et al. 2015)", zorder=4)
     if len(done):
         best = best_trials(df, 1).iloc[0]
         ax.scatter([best["originality"]], [best["recognizability"]], s=140, facecolors="none", edgecolors="black",
@@ -325,7 +394,7 @@ def pareto_figure(df, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None) -> list[Path]:
+def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None, data_dir=None) -> list[Path]:
     """Every figure that applies to this sweep, written under out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     label = f" ({name})" if name else ""
@@ -337,4 +406,11 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
             paths.append(importance)
     if df["value_1"].notna().any():
         paths.append(pareto_figure(df, out_dir / "pareto.png"))
+    table = out_dir / "settings.md"
+    table.write_text(f"# Each setting's best weight{label}\n\n" + settings_table(df))
+    paths.append(table)
+    if len(completed(df)) and "dataset" in df.columns and df["dataset"].notna().any():
+        fig2 = figure2_best(df, out_dir / "figure2.png", data_dir=data_dir)
+        if fig2 is not None:
+            paths.append(fig2)
     return paths

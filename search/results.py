@@ -38,6 +38,7 @@ the stage ceilings) are still read: their missing columns are null). Every colum
 | latent_spread_ratio    | float64       | spread of the sampled latents / spread of the encoded test drawings      |
 | nearest_exemplar_sampled, nearest_exemplar_real | float64 | fraction of sampled latents / encoded test drawings nearest their own class's exemplar latent |
 | wall_ceilings_s        | float64       | what the stage ceilings cost, seconds (part of wall_eval_s)              |
+| lake2015_originality, lake2015_recognizability | float64 | the second human point (Lake et al. 2015, Omniglot only) with the same critics |
 | node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
@@ -83,6 +84,7 @@ SCHEMA = pa.schema([
       for axis in ("originality", "recognizability", "distance")),
     ("latent_spread_ratio", pa.float64()), ("nearest_exemplar_sampled", pa.float64()),
     ("nearest_exemplar_real", pa.float64()), ("wall_ceilings_s", pa.float64()),
+    ("lake2015_originality", pa.float64()), ("lake2015_recognizability", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),
     ("started_at", _TIME), ("finished_at", _TIME),

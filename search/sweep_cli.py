@@ -221,7 +221,8 @@ def _report(args: argparse.Namespace) -> int:
     df, note = ranked_results(spec.dir())
     if note:
         print(note)
-    for path in write_report(df, out, study=load_study(spec), name=spec.name):
+    data_dir = (spec.train.get("data") or {}).get("data_dir")  # else $HUMANLIKE_DATA_DIR (Figure 2's exemplars)
+    for path in write_report(df, out, study=load_study(spec), name=spec.name, data_dir=data_dir):
         print(path)
     return 0
 

@@ -233,7 +233,9 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
                              imageset=data,  # the process's cached copy: no second load per trial
                              device=cfg.device)  # where it trained: the GPU Ray assigned the trial, if any
     human = result["human_point"]
+    lake = (result.get("human_points") or {}).get("lake2015") or {}
     return {**ceiling_columns(result), "wall_ceilings_s": result.get("ceilings_seconds"),
+            "lake2015_originality": lake.get("originality"), "lake2015_recognizability": lake.get("recognizability"),
             "originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],
             "human_recognizability": human["recognizability"], "critics": critics.hash,

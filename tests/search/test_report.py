@@ -63,16 +63,16 @@ def assert_png(path):
 def test_report_figures_for_a_single_objective_sweep(tmp_path, data_dir):
     df, study = run_sweep(tmp_path / "sweep", data_dir, "distance")
     paths = write_report(df, tmp_path / "report", study=study, name="r")
-    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png"]
-    for path in paths:
+    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png", "settings.md"]
+    for path in paths[:-1]:
         assert_png(path)
 
 
 def test_report_figures_for_a_pareto_sweep(tmp_path, data_dir):
     df, study = run_sweep(tmp_path / "sweep", data_dir, "pareto")
     paths = write_report(df, tmp_path / "report", study=study)
-    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png", "pareto.png"]
-    assert_png(paths[-1])
+    assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png", "pareto.png", "settings.md"]
+    assert_png(paths[-2])
     assert "Pareto front:" in status_text(df)
     best = best_trials(df, 20)
     expected = pareto_mask(best[["value_0", "value_1"]].to_numpy())
@@ -82,7 +82,7 @@ def test_report_figures_for_a_pareto_sweep(tmp_path, data_dir):
 def test_report_of_an_empty_sweep(tmp_path):
     df = read_results(tmp_path)
     paths = write_report(df, tmp_path / "report")
-    assert [p.name for p in paths] == ["figure3.png", "distance.png"]
+    assert [p.name for p in paths] == ["figure3.png", "distance.png", "settings.md"]
     assert status_text(df, name="x", n_trials=6).splitlines() == [
         "sweep x: 0 of 6 trials finished (COMPLETE 0, PRUNED 0, FAIL 0)", "best so far: none yet"]
     assert best_text(df) == "no completed trials yet"
@@ -149,3 +149,23 @@ def test_status_and_best_show_the_stage_ceilings_of_schema_3_rows(tmp_path, data
     assert "autoencoder o 0.610 r 0.873 (distance 0.070)" in text and "spread x1.08" in text
     assert "nearest own exemplar 62% (real 71%)" in text
     assert best_text(df, 3).count("stage ceilings") == 1  # only the best trial has them here
+
+
+def test_settings_table_gives_each_settings_nearest_trial(tmp_path, data_dir):
+    from search.report import best_per_setting, settings_table, setting_of
+
+    df, _ = run_sweep(tmp_path, data_dir, "distance")
+    done = df[df["state"] == "COMPLETE"]
+    best = best_per_setting(df)
+    settings = {setting_of(r) for _, r in done.iterrows()}
+    assert list(best["setting_label"]) == sorted(settings, key=lambda s: best.set_index("setting_label").loc[s, "distance"])
+    for _, row in best.iterrows():  # each is the minimum of its setting, computed here independently
+        own = [r["distance"] for _, r in done.iterrows() if setting_of(r) == row["setting_label"]]
+        assert row["distance"] == min(own)
+    table = settings_table(df)
+    lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| rank")]
+    assert len(lines) == len(settings) and lines[0].startswith(f"| 1 | {best.iloc[0]['setting_label']} |")
+    assert f"{best.iloc[0]['distance']:.3f}" in lines[0]
+    paths = write_report(df, tmp_path / "report")
+    assert (tmp_path / "report" / "settings.md").read_text().endswith(table)
+    assert not (tmp_path / "report" / "figure2.png").exists()  # no stored samples in this sweep

@@ -108,6 +108,8 @@ def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, criti
     assert stored["latent_spread_ratio"] == pytest.approx(saved["latent_spread_ratio"]) and saved["latent_spread_ratio"] > 0
     assert 0 <= stored["nearest_exemplar_sampled"] <= 1 and 0 < stored["nearest_exemplar_real"] <= 1
     assert 0 < stored["wall_ceilings_s"] < row["wall_eval_s"]
+    human_points = json.loads(next((tmp_path / "sweeps").rglob("evaluation_*.json")).read_text())["human_points"]
+    assert stored["lake2015_recognizability"] == human_points["lake2015"]["recognizability"]
     assert row["sampler"] == "ddim" and row["sampler_steps"] == 2 and row["guidance"] == 1.0
 
     stored = pd.read_parquet(trial_path(spec.dir(), 0))
