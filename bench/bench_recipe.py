@@ -26,29 +26,30 @@ FIXED = {"data": {"dataset": "omniglot"}, "rae": {"regularizers": {"prototype": 
 _OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "lr_schedule": "constant", "warmup": 0.0},
               "ldm": {"epochs": 30, "lr": 3e-3, "lr_schedule": "constant", "warmup": 0.0, "ema": 0.0,
                       "grad_clip": 0.0, "prediction": "eps", "loss_space": "eps"}}
+_RAE_COSINE = {"lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
 _FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps",
                  "loss_space": "eps"}
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
                           "fixed rates 1e-3 / 3e-3)", _OLD_QUICK),
-    "quickstart": ("quick", "the quickstart's trial on the quick preset now (same budget, our recipe)",
+    "quickstart": ("quick", "the quickstart's trial on the quick preset now (same budget, our LDM recipe, the "
+                   "autoencoder at the fixed rate 1e-3 as before)",
                    {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30}}),
-    "quickstart-epsloss": ("quick", "the quickstart's trial, our recipe but the v-output's loss taken in eps space",
+    "quickstart-epsloss": ("quick", "the quickstart's trial now, but the v-output's loss taken in eps space",
                            {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30, "loss_space": "eps"}}),
-    "quickstart-eps": ("quick", "the quickstart's trial, our recipe but an eps-predicting denoiser",
-                       {"preset": "quick", "rae": {"epochs": 4},
-                        "ldm": {"epochs": 30, "prediction": "eps", "loss_space": "eps"}}),
-    "quickstart-rae-fixed": ("quick-rae-fixed", "the quickstart's trial, our LDM recipe, the autoencoder at the "
-                             "fixed rate 1e-3 as before", {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3,
-                             "lr_schedule": "constant", "warmup": 0.0}, "ldm": {"epochs": 30}}),
-    "quickstart-rae-fixed-epsloss": ("quick-rae-fixed", "as quickstart-rae-fixed, the v-output's loss in eps space",
-                                     {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "lr_schedule": "constant",
-                                      "warmup": 0.0}, "ldm": {"epochs": 30, "loss_space": "eps"}}),
-    "quickstart-rae-b64": ("quick-rae-b64", "the quickstart's trial, our LDM recipe, the autoencoder at the fixed "
-                           "rate 1e-3 in batches of 64 (twice the steps, same images)",
-                           {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "batch_size": 64,
-                            "lr_schedule": "constant", "warmup": 0.0}, "ldm": {"epochs": 30}}),
+    "quickstart-rae-cosine": ("quick-rae-cosine", "the quickstart's trial now, but the autoencoder on the cosine "
+                              "schedule at 2e-3", {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
+                                                   "ldm": {"epochs": 30}}),
+    "quickstart-rae-cosine-epsloss": ("quick-rae-cosine", "as quickstart-rae-cosine, the v-output's loss in eps space",
+                                      {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
+                                       "ldm": {"epochs": 30, "loss_space": "eps"}}),
+    "quickstart-rae-cosine-eps": ("quick-rae-cosine", "as quickstart-rae-cosine, an eps-predicting denoiser",
+                                  {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
+                                   "ldm": {"epochs": 30, "prediction": "eps", "loss_space": "eps"}}),
+    "quickstart-rae-b64": ("quick-rae-b64", "the quickstart's trial now, the autoencoder in batches of 64 (twice "
+                           "the steps, same images)", {"preset": "quick", "rae": {"epochs": 4, "batch_size": 64},
+                                                        "ldm": {"epochs": 30}}),
     "standard": ("standard", "the standard preset (all classes, cosine schedules, v-prediction, EMA 0.999, clip 1)",
                  {"preset": "standard"}),
     "standard-epsloss": ("standard", "standard, but the v-output's loss taken in eps space (the paper's weighting)",
