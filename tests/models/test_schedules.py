@@ -56,7 +56,8 @@ def test_paper_preset_keeps_the_papers_recipe():
     assert (paper.rae.lr, paper.ldm.lr, paper.rae.epochs, paper.ldm.epochs) == (1e-4, 1e-4, 100, 100)
     standard = build_config({"preset": "standard"})
     assert standard.ldm.ema > 0 and standard.rae.lr_schedule == "cosine" and standard.data.train_classes is None
-    assert (paper.ldm.prediction, standard.ldm.prediction, standard.ldm.loss_space) == ("eps", "v", "eps")
+    assert (paper.ldm.prediction, paper.ldm.loss_space, standard.ldm.prediction, standard.ldm.loss_space) == (
+        "eps", "eps", "v", "v")
 
 
 @pytest.mark.parametrize("raw, key", [
