@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluation.ceilings import latent_spread, nearest_exemplar_fraction, stage_ceilings
+from evaluation.ceilings import PER_CLASS, drawing_subset, latent_spread, nearest_exemplar_fraction, stage_ceilings
 
 
 def test_nearest_exemplar_fraction_counts_own_class_nearest():
@@ -19,6 +19,30 @@ def test_latent_spread_is_the_scalar_std_over_all_entries():
     z = torch.tensor([[1.0, -1.0], [3.0, -3.0]])
     assert latent_spread(z) == pytest.approx(torch.tensor([1.0, -1.0, 3.0, -3.0]).std().item())
     assert latent_spread(3 * z) == pytest.approx(3 * latent_spread(z))
+
+
+def test_drawing_subset_takes_a_fixed_number_of_each_class():
+    labels = torch.tensor([0] * 6 + [1] * 2 + [2] * 5)
+    idx = drawing_subset(labels, per_class=3, seed=5)
+    assert torch.bincount(labels[idx]).tolist() == [3, 2, 3]  # a class with fewer gives all it has
+    assert idx.tolist() == sorted(set(idx.tolist())) and torch.equal(idx, drawing_subset(labels, per_class=3, seed=5))
+    assert not torch.equal(idx, drawing_subset(labels, per_class=3, seed=6))
+
+
+def test_the_ceilings_subset_of_human_drawings_scores_like_all_of_them(omniglot, critics):
+    """The autoencoder ceiling is scored on PER_CLASS drawings per class (its cost): that subset, unchanged, must
+    land on the human point of all drawings."""
+    from evaluation.evaluate import evaluate_samples
+    from evaluation.human import human_point_of
+    from evaluation.metrics import distance_to_human
+
+    full = human_point_of(critics, omniglot)
+    idx = drawing_subset(omniglot.test_labels)
+    assert len(idx) == PER_CLASS * 150
+    sub = evaluate_samples(omniglot.test_images[idx], omniglot.test_exemplars, critics,
+                           labels=omniglot.test_labels[idx])
+    d = distance_to_human(sub["originality"], sub["recognizability"], full["originality"], full["recognizability"])
+    assert d < 0.03, (sub["originality"], sub["recognizability"], full)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +71,7 @@ def test_ceilings_of_a_real_autoencoder(tiny_ae, omniglot, critics, one_thread):
     assert ceilings["latent_spread_ratio"] == pytest.approx(1.0, rel=1e-6)
     assert ceilings["nearest_exemplar_sampled"] == pytest.approx(ceilings["nearest_exemplar_real"])
     assert 1 / 150 < ceilings["nearest_exemplar_real"] <= 1.0
+    assert ceilings["ae"]["drawings"] == PER_CLASS * 150
     for stage in ("ae", "copy"):
         point = ceilings[stage]
         assert 0.0 <= point["recognizability"] <= 1.0 and point["originality"] > 0 and point["distance"] > 0
