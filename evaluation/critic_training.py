@@ -9,7 +9,7 @@
   cosine schedule run until the loss curve is flat (its curve and plateau are in the manifest).
 Both critics see views drawn from `DrawingViews`: the changes a person's new drawing of the same character makes
 without making it another character - a small affine change, a smooth local wobble of the strokes (elastic), and
-strokes one pixel thicker or thinner - then the one evaluation preprocessing (evaluation.preprocess), so the
+strokes one pixel thicker or thinner on each edge - then the one evaluation preprocessing (evaluation.preprocess), so the
 critics never see anything in training that differs in kind from what they score.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ class DrawingViews:
     shear: float = 8.0
     shift_px: float = 3.0
     elastic_px: float = 1.0     # std of the smooth displacement, pixels at 48 px
-    stroke_p: float = 0.5       # probability of a one-pixel thicker / thinner stroke
+    stroke_p: float = 0.5       # probability of strokes one pixel thicker / thinner on each edge
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ the drawings it starts from and returns samples grouped by class, (C, K, 48, 48)
 | other         | the drawings of another class                           | recognizability far below human           |
 | jitter        | the exemplar under a small random affine warp           | originality <= half the human one         |
 | blur1, blur2  | human drawings, Gaussian blur sigma 1 / 2 px            | reported                                  |
-| stroke+/-     | human drawings, strokes one pixel thicker / thinner     | moves less than blur2                     |
+| stroke+/-1    | human drawings, strokes one pixel wider / narrower      | moves less than blur2                     |
+| stroke+/-2    | the same, one pixel on each edge (2 px wider / narrower)| reported                                  |
 
 The image transforms (affine warp with explicit ranges, elastic deformation, stroke dilation/erosion, blur) are
 also the SimCLR critic's augmentations (evaluation.critic_training), so a critic is trained to ignore exactly the
@@ -69,15 +70,29 @@ def elastic(x: torch.Tensor, *, amplitude_px: float = 1.5, grid: int = 4,
     return F.grid_sample(x, base + offset, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def _morph_step(x: torch.Tensor, grow: bool, offsets: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """One grey-level dilation (grow) or erosion by the structuring element given as (dy, dx) offsets in {0,1,2}
+    of a 3x3 window around each pixel; outside the image is paper (0)."""
+    p = F.pad(x if grow else -x, (1, 1, 1, 1), value=0.0 if grow else -1.0)
+    h, w = x.shape[-2:]
+    nb = torch.stack([p[..., dy : dy + h, dx : dx + w] for dy, dx in offsets]).amax(0)
+    return nb if grow else -nb
+
+
+PLUS = ((1, 1), (0, 1), (2, 1), (1, 0), (1, 2))  # one pixel on every edge: the stroke 2 px wider / narrower
+SQUARE2 = ((1, 1), (1, 2), (2, 1), (2, 2))       # one pixel on one side: the stroke 1 px wider / narrower
+
+
 def stroke_width(x: torch.Tensor, delta: int) -> torch.Tensor:
-    """Strokes thicker (delta > 0: grey-level dilation) or thinner (delta < 0: erosion) by |delta| pixels on each
-    edge, with the 4-neighbour (plus-shaped) element so a diagonal step also counts as one pixel."""
+    """Strokes `delta` pixels wider (delta > 0: grey-level dilation) or narrower (delta < 0: erosion): each pair
+    of pixels is one step of the plus-shaped element (one pixel on each edge, so a diagonal step also counts as
+    one), an odd remaining pixel one step of the 2x2 element (one pixel on one side; the stroke's centre moves by
+    half a pixel, far less than any affine change the critics are trained to ignore)."""
     out = x
-    for _ in range(abs(delta)):
-        p = F.pad(out if delta > 0 else -out, (1, 1, 1, 1), value=0.0 if delta > 0 else -1.0)
-        nb = torch.stack([p[..., 1:-1, 1:-1], p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2],
-                          p[..., 1:-1, 2:]]).amax(0)
-        out = nb if delta > 0 else -nb
+    for _ in range(abs(delta) // 2):
+        out = _morph_step(out, delta > 0, PLUS)
+    if abs(delta) % 2:
+        out = _morph_step(out, delta > 0, SQUARE2)
     return out
 
 
@@ -93,9 +108,10 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def random_stroke_width(x: torch.Tensor, *, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
-    """With probability p per image, strokes one pixel thicker or thinner (even odds); else unchanged."""
+    """With probability p per image, strokes one pixel thicker or thinner on each edge (2 px wider or narrower,
+    even odds); else unchanged."""
     u = torch.rand(x.shape[0], generator=generator).view(-1, 1, 1, 1)
-    thick, thin = stroke_width(x, 1), stroke_width(x, -1)
+    thick, thin = stroke_width(x, 2), stroke_width(x, -2)
     return torch.where(u < p / 2, thick, torch.where(u < p, thin, x))
 
 
@@ -155,4 +171,28 @@ def reference_sets(exemplars: torch.Tensor, human_drawings: torch.Tensor, *, see
         "blur2": blur(human, 2.0),
         "stroke+1": stroke(human, 1),
         "stroke-1": stroke(human, -1),
+        "stroke+2": stroke(human, 2),
+        "stroke-2": stroke(human, -2),
     }
+
+
+def score_references(critics, exemplars: torch.Tensor, human_drawings: torch.Tensor, *, seed: int = 0,
+                     extra: dict[str, dict] | None = None) -> dict[str, dict]:
+    """{name: {'originality', 'recognizability', 'distance_to_human'}} of every reference set, the human point
+    being the 'human' set itself (the held-out drawings). extra: already-scored points to place beside them
+    (e.g. {'lake2015': point}); their distance is computed to the same human point."""
+    from evaluation.evaluate import evaluate_samples
+    from evaluation.metrics import distance_to_human
+
+    sets = reference_sets(exemplars, human_drawings, seed=seed)
+    human = evaluate_samples(sets["human"], exemplars, critics)
+    out = {}
+    for name, samples in sets.items():
+        r = human if name == "human" else evaluate_samples(samples, exemplars, critics)
+        out[name] = {"originality": r["originality"], "recognizability": r["recognizability"]}
+    for name, point in (extra or {}).items():
+        out[name] = {"originality": point["originality"], "recognizability": point["recognizability"]}
+    for p in out.values():
+        p["distance_to_human"] = distance_to_human(p["originality"], p["recognizability"],
+                                                   human["originality"], human["recognizability"])
+    return out

@@ -28,11 +28,13 @@ def _dot() -> torch.Tensor:
     return x
 
 
-def test_stroke_width_moves_edges_by_one_pixel():
-    x = _dot()
-    assert ref.stroke_width(x, 1).sum() == 36 + 4 * 6  # plus-shaped element: one pixel out on each side
-    assert ref.stroke_width(x, -1).sum() == 16
-    assert torch.equal(ref.stroke_width(ref.stroke_width(x, 1), -1), x)  # closing a convex square
+def test_stroke_width_changes_the_width_by_delta_pixels():
+    x = _dot()  # a 6 x 6 square
+    assert ref.stroke_width(x, 1).sum() == 7 * 7 and ref.stroke_width(x, -1).sum() == 5 * 5
+    assert ref.stroke_width(x, 2).sum() == 36 + 4 * 6  # plus-shaped element: one pixel out on each side
+    assert ref.stroke_width(x, -2).sum() == 16
+    assert ref.stroke_width(x, 3).sum() == 9 * 9 - 4  # a plus step (8 x 8 less its corners), then a 2x2 step
+    assert torch.equal(ref.stroke_width(ref.stroke_width(x, 2), -2), x)  # closing a convex square
 
 
 def test_blur_keeps_ink_and_spreads_it():
@@ -66,7 +68,8 @@ def test_elastic_is_local_and_zero_amplitude_is_identity():
 def test_reference_sets_shapes(omniglot):
     human = ref.grouped(omniglot.test_images, omniglot.test_labels, 150)
     sets = ref.reference_sets(omniglot.test_exemplars, human)
-    assert set(sets) == {"copy", "noise", "human", "other", "jitter", "blur1", "blur2", "stroke+1", "stroke-1"}
+    assert set(sets) == {"copy", "noise", "human", "other", "jitter", "blur1", "blur2", "stroke+1", "stroke-1",
+                         "stroke+2", "stroke-2"}
     for name, s in sets.items():
         assert s.shape == (150, 19, 48, 48) and s.dtype == torch.float32, name
     assert torch.equal(sets["copy"][7, 3], omniglot.test_exemplars[7].float() / 255)
