@@ -76,7 +76,7 @@ def merged(overrides: dict) -> dict:
     return _deep_merge(FIXED, overrides)
 
 
-def run_variant(name: str, out: Path, data, evaluation: dict, log) -> dict:
+def run_variant(name: str, out: Path, data, evaluation: dict, log, critics) -> dict:
     from evaluation.run_eval import evaluate_run, result_name
     from models.config import build_config
     from models.train import train_run
@@ -96,11 +96,10 @@ def run_variant(name: str, out: Path, data, evaluation: dict, log) -> dict:
     train_cpu = time.process_time() - c0
     stem = result_name(evaluation["sampler"], evaluation["steps_name"], evaluation["guidance"], 0)
     existing = run_dir / f"{stem}.json"
-    if existing.exists():
-        result = json.loads(existing.read_text())
-    else:
+    result = json.loads(existing.read_text()) if existing.exists() else None
+    if result is None or result["critics_hash"] != critics.hash or "stage_ceilings" not in result:
         result, _ = evaluate_run(run_dir, sampler=evaluation["sampler"], steps=evaluation["steps"],
-                                 guidance=evaluation["guidance"], imageset=data)
+                                 guidance=evaluation["guidance"], imageset=data, critics=critics)
     c = result["stage_ceilings"]
     row = {
         "variant": name, "change": change, "autoencoder": group,
@@ -125,7 +124,12 @@ def markdown(tables: list[Path]) -> str:
     """The rows of the ablation tables as the markdown table of docs/recipe.md, in VARIANTS order."""
     import pandas as pd
 
+    from evaluation.critics import load_critics
+
     df = pd.concat([pd.read_parquet(t) for t in tables], ignore_index=True)
+    df = df[df["critics"] == load_critics("omniglot").hash].copy()  # the shipped critics' rows only
+    if df.empty:
+        return "no rows scored by the shipped critics: run the variants again (their evaluations are redone)"
     df["order"] = df["variant"].map({v: i for i, v in enumerate(VARIANTS)})
     lines = ["| variant | change | RAE / LDM min (load) | held-out SSE | autoencoder o / r / d | copy o / r | "
              "spread ratio | nearest own (real) | originality | recognizability | distance |",
@@ -173,12 +177,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = load_dataset("omniglot", data_dir=os.environ.get("HUMANLIKE_DATA_DIR"))
+    from evaluation.critics import load_critics
+
+    critics = load_critics("omniglot")  # the shipped critics; a stored evaluation by other critics is redone
     steps = args.steps if args.sampler == "ddim" else None
     evaluation = {"sampler": args.sampler, "steps": steps, "guidance": args.guidance,
                   "steps_name": steps if steps is not None else 1000}
     table = args.table or args.out / "ablation.parquet"
     for name in args.variants:
-        row = run_variant(name, args.out, data, evaluation, lambda m: print(m, flush=True))
+        row = run_variant(name, args.out, data, evaluation, lambda m: print(m, flush=True), critics)
         old = pd.read_parquet(table) if table.exists() else pd.DataFrame()
         if len(old):
             old = old[~((old["variant"] == name) & (old["sampler"] == row["sampler"]) & (old["steps"] == row["steps"])
