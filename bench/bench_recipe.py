@@ -23,10 +23,13 @@ import time
 from pathlib import Path
 
 FIXED = {"data": {"dataset": "omniglot"}, "rae": {"regularizers": {"prototype": 1.0, "barlow": 10.0}}}
-_OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "lr_schedule": "constant", "warmup": 0.0},
+_OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "batch_size": 128, "lr_schedule": "constant",
+                                         "warmup": 0.0},
               "ldm": {"epochs": 30, "lr": 3e-3, "lr_schedule": "constant", "warmup": 0.0, "ema": 0.0,
                       "grad_clip": 0.0, "prediction": "eps", "loss_space": "eps"}}
-_RAE_COSINE = {"lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
+_RAE_B64 = {"lr": 1e-3, "batch_size": 64, "lr_schedule": "constant", "warmup": 0.0}
+_RAE_B128 = {**_RAE_B64, "batch_size": 128}
+_RAE_COSINE = {**_RAE_B128, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
 _FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps",
                  "loss_space": "eps"}
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
@@ -34,22 +37,21 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
                           "fixed rates 1e-3 / 3e-3)", _OLD_QUICK),
     "quickstart": ("quick", "the quickstart's trial on the quick preset now (same budget, our LDM recipe, the "
-                   "autoencoder at the fixed rate 1e-3 as before)",
-                   {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30}}),
-    "quickstart-epsloss": ("quick", "the quickstart's trial now, but the v-output's loss taken in eps space",
-                           {"preset": "quick", "rae": {"epochs": 4}, "ldm": {"epochs": 30, "loss_space": "eps"}}),
-    "quickstart-rae-cosine": ("quick-rae-cosine", "the quickstart's trial now, but the autoencoder on the cosine "
-                              "schedule at 2e-3", {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
-                                                   "ldm": {"epochs": 30}}),
+                   "autoencoder at the fixed rate 1e-3 in batches of 64)",
+                   {"preset": "quick", "rae": {"epochs": 4, **_RAE_B64}, "ldm": {"epochs": 30}}),
+    "quickstart-rae-b128": ("quick-rae-b128", "as quickstart, the autoencoder in batches of 128 (half the steps)",
+                            {"preset": "quick", "rae": {"epochs": 4, **_RAE_B128}, "ldm": {"epochs": 30}}),
+    "quickstart-rae-b128-epsloss": ("quick-rae-b128", "as quickstart-rae-b128, the v-output's loss in eps space",
+                                    {"preset": "quick", "rae": {"epochs": 4, **_RAE_B128},
+                                     "ldm": {"epochs": 30, "loss_space": "eps"}}),
+    "quickstart-rae-cosine": ("quick-rae-cosine", "as quickstart-rae-b128, the autoencoder on the cosine schedule "
+                              "at 2e-3", {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE}, "ldm": {"epochs": 30}}),
     "quickstart-rae-cosine-epsloss": ("quick-rae-cosine", "as quickstart-rae-cosine, the v-output's loss in eps space",
                                       {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
                                        "ldm": {"epochs": 30, "loss_space": "eps"}}),
     "quickstart-rae-cosine-eps": ("quick-rae-cosine", "as quickstart-rae-cosine, an eps-predicting denoiser",
                                   {"preset": "quick", "rae": {"epochs": 4, **_RAE_COSINE},
                                    "ldm": {"epochs": 30, "prediction": "eps", "loss_space": "eps"}}),
-    "quickstart-rae-b64": ("quick-rae-b64", "the quickstart's trial now, the autoencoder in batches of 64 (twice "
-                           "the steps, same images)", {"preset": "quick", "rae": {"epochs": 4, "batch_size": 64},
-                                                        "ldm": {"epochs": 30}}),
     "standard": ("standard", "the standard preset (all classes, cosine schedules, v-prediction, EMA 0.999, clip 1)",
                  {"preset": "standard"}),
     "standard-epsloss": ("standard", "standard, but the v-output's loss taken in eps space (the paper's weighting)",
