@@ -118,6 +118,13 @@ def read_rescored(sweep_dir) -> dict[str, dict[int, dict]]:
     return out
 
 
+# Columns that depend on the critics but that a re-score does not recompute (the stage ceilings' points need the
+# autoencoder; the Lake 2015 point is the critics'); the latent-space ceilings do not depend on the critics.
+CRITICS_COLUMNS = tuple(f"ceiling_{stage}_{axis}" for stage in ("ae", "copy")
+                        for axis in ("originality", "recognizability", "distance")) + (
+    "lake2015_originality", "lake2015_recognizability")
+
+
 def with_preferred_scores(df, sweep_dir):
     """The rows with the shipped critics' scores where a re-score with them exists (column `scored_by` says
     'trial' or 'rescore'); the row's own scores are kept in trial_<column> columns."""
@@ -139,6 +146,9 @@ def with_preferred_scores(df, sweep_dir):
                 continue
             for col in SCORE_COLUMNS:
                 df.at[i, col] = rec[col]
+            for col in CRITICS_COLUMNS:  # scored by the trial's own critics: not comparable with the re-score
+                if col in df.columns:
+                    df.at[i, col] = float("nan")
             df.at[i, "scored_by"] = "rescore"
     return df
 
