@@ -42,7 +42,7 @@ class DrawingViews:
 class ProtoRecipe:
     input_size: int = 48
     widths: tuple[int, ...] = WIDTHS
-    steps: int = 7000
+    steps: int = 2600          # 7000 measured: 96.59% held-out instead of 95.95%, 29 CPU-minutes instead of 9
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 5e-4
@@ -105,7 +105,7 @@ class CriticsRecipe:
         return replace(self, proto=replace(self.proto, seed=seed), simclr=replace(self.simclr, seed=seed))
 
 
-# Named recipes. 'default' is what the shipped critics were trained with (about 33 CPU-minutes on one thread);
+# Named recipes. 'default' is what the shipped critics were trained with (18 CPU-minutes on one thread);
 # 'quick' exists for tests and smoke runs: it shows the losses fall, nothing more.
 RECIPES: dict[str, CriticsRecipe] = {
     "default": CriticsRecipe(),
