@@ -124,8 +124,14 @@ def end_orphans(record_dir: Path, *, grace_s: float = 5.0) -> tuple[str, list[in
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and set(pids) & set(session_processes(session)):
         time.sleep(0.2)
-    for pid in session_processes(session):
-        _signal(pid, signal.SIGKILL)
+    # SIGKILL what is left, and wait until the kernel has removed it: on a loaded machine a killed process stays
+    # visible for a moment, and a raylet that was still starting a worker may have started one after the scan
+    deadline = time.monotonic() + grace_s
+    while (left := session_processes(session)) and time.monotonic() < deadline:
+        for pid in left:
+            _signal(pid, signal.SIGKILL)
+        pids = sorted(set(pids) | set(left))
+        time.sleep(0.2)
     path.unlink(missing_ok=True)
     return session, pids
 
