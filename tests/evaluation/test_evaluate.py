@@ -26,7 +26,7 @@ def _grouped(omniglot):
 def test_copy_generator_has_zero_originality(critics, omniglot, human):
     copies = omniglot.test_exemplars[:, None].expand(150, 19, 48, 48)
     r = evaluate_samples(copies, omniglot.test_exemplars, critics, human)
-    assert r["originality"] == pytest.approx(0.0, abs=1e-9)
+    assert r["originality"] == pytest.approx(0.0, abs=1e-6)  # batched conv features differ in the last bits
     assert r["recognizability"] > 0.99
     assert r["distance_to_human"] == pytest.approx(
         ((0 - human["originality"]) ** 2 / human["originality"] ** 2
