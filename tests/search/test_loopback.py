@@ -87,7 +87,9 @@ def test_a_killed_drivers_ray_is_ended_from_its_record(tmp_path):
         left = session_processes(session)
         assert left  # Ray outlives the process that started it
         found, ended = end_orphans(tmp_path)
-        assert found == session and set(left) <= set(ended)
+        # Ray's daemons outlive the driver and are ended here; some workers exit by themselves meanwhile (on a
+        # loaded machine, before end_orphans looks), so not every process of `left` is in `ended`
+        assert found == session and set(left) & set(ended)
         assert session_processes(session) == [] and not (tmp_path / RECORD).exists()
         assert end_orphans(tmp_path) is None  # nothing recorded any more
     finally:
