@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import torch
 
-from evaluation.metrics import distance_to_human
-
 PER_CLASS = 4  # human drawings per test class in the autoencoder ceiling
 SUBSET_SEED = 0
 
@@ -53,10 +51,8 @@ def nearest_exemplar_fraction(z: torch.Tensor, labels: torch.Tensor, exemplar_z:
     return float((nearest == labels).double().mean())
 
 
-def _point(result: dict, human: dict, normalization: str) -> dict:
-    return {"originality": result["originality"], "recognizability": result["recognizability"],
-            "distance": distance_to_human(result["originality"], result["recognizability"], human["originality"],
-                                          human["recognizability"], normalization=normalization)}
+def _point(result: dict) -> dict:
+    return {k: result[k] for k in ("originality", "recognizability")} | {"distance": result["distance_to_human"]}
 
 
 @torch.no_grad()
@@ -67,31 +63,29 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
     sampled_z: (C * per_class, L) raw latents grouped by class, as models.generate returns them.
     """
     from evaluation.evaluate import evaluate_samples
-    from models.data import to_float
     from models.device import module_device
+    from models.train import encode_images
 
     device = module_device(ae)
-    ae.eval()
-    torch.manual_seed(seed)  # a KL autoencoder's latent is a sample
     n_classes = len(imageset.test_exemplars)
-
-    def encode(images: torch.Tensor) -> torch.Tensor:  # uint8 (N, 48, 48) -> (N, L) on the CPU
-        return torch.cat([ae.encode(to_float(images[i : i + 1024].to(device)))
-                          for i in range(0, len(images), 1024)]).cpu()
 
     def decode(z: torch.Tensor) -> torch.Tensor:  # (N, L) -> (N, 48, 48) on the CPU
         return torch.cat([ae.decode(z[i : i + 1024].to(device))[:, 0] for i in range(0, len(z), 1024)]).cpu()
 
-    real_z, ex_z = encode(imageset.test_images), encode(imageset.test_exemplars)  # the latent measures use all
+    # a KL autoencoder's latent is a sample: seeded (the latent measures use every drawing)
+    real_z = encode_images(ae, imageset.test_images.to(device), seed=seed).cpu()
+    ex_z = encode_images(ae, imageset.test_exemplars.to(device), seed=seed + 1).cpu()
     subset = drawing_subset(imageset.test_labels)
     ae_result = evaluate_samples(decode(real_z[subset]), imageset.test_exemplars, critics,
-                                 labels=imageset.test_labels[subset])
+                                 labels=imageset.test_labels[subset], human_point=human_point,
+                                 normalization=normalization)
     ex_x = decode(ex_z)
-    copy_result = evaluate_samples(ex_x[:, None], imageset.test_exemplars, critics)  # (C, 1, 48, 48)
+    copy_result = evaluate_samples(ex_x[:, None], imageset.test_exemplars, critics,  # (C, 1, 48, 48)
+                                   human_point=human_point, normalization=normalization)
     sampled_labels = torch.arange(n_classes).repeat_interleave(per_class)
     return {
-        "ae": {**_point(ae_result, human_point, normalization), "drawings": len(subset)},
-        "copy": _point(copy_result, human_point, normalization),
+        "ae": {**_point(ae_result), "drawings": len(subset)},
+        "copy": _point(copy_result),
         "latent_spread_ratio": latent_spread(sampled_z.cpu()) / latent_spread(real_z),
         "nearest_exemplar_sampled": nearest_exemplar_fraction(sampled_z.cpu(), sampled_labels, ex_z),
         "nearest_exemplar_real": nearest_exemplar_fraction(real_z, imageset.test_labels, ex_z),

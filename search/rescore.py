@@ -23,6 +23,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from search.results import CEILING_POINT_COLUMNS
+
 RESCORED_DIR = "rescored"
 SCORE_COLUMNS = ("originality", "recognizability", "distance", "human_originality", "human_recognizability",
                  "critics", "threshold")
@@ -120,9 +122,7 @@ def read_rescored(sweep_dir) -> dict[str, dict[int, dict]]:
 
 # Columns that depend on the critics but that a re-score does not recompute (the stage ceilings' points need the
 # autoencoder; the Lake 2015 point is the critics'); the latent-space ceilings do not depend on the critics.
-CRITICS_COLUMNS = tuple(f"ceiling_{stage}_{axis}" for stage in ("ae", "copy")
-                        for axis in ("originality", "recognizability", "distance")) + (
-    "lake2015_originality", "lake2015_recognizability")
+CRITICS_COLUMNS = CEILING_POINT_COLUMNS + ("lake2015_originality", "lake2015_recognizability")
 
 
 def with_preferred_scores(df, sweep_dir):

@@ -68,6 +68,10 @@ STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
 _TIME = pa.timestamp("us", tz="UTC")
+# The stage ceilings' points (evaluation/ceilings.py): ceiling_<stage>_<axis>, as search/trial.py fills them.
+CEILING_STAGES = ("ae", "copy")
+CEILING_AXES = ("originality", "recognizability", "distance")
+CEILING_POINT_COLUMNS = tuple(f"ceiling_{stage}_{axis}" for stage in CEILING_STAGES for axis in CEILING_AXES)
 SCHEMA = pa.schema([
     ("schema_version", pa.int32()), ("sweep", pa.string()), ("trial", pa.int64()), ("state", pa.string()),
     ("setting", pa.string()), ("dataset", pa.string()),
@@ -80,8 +84,7 @@ SCHEMA = pa.schema([
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
     ("wall_sample_s", pa.float64()), ("wall_critics_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
-    *((f"ceiling_{stage}_{axis}", pa.float64()) for stage in ("ae", "copy")
-      for axis in ("originality", "recognizability", "distance")),
+    *((name, pa.float64()) for name in CEILING_POINT_COLUMNS),
     ("latent_spread_ratio", pa.float64()), ("nearest_exemplar_sampled", pa.float64()),
     ("nearest_exemplar_real", pa.float64()), ("wall_ceilings_s", pa.float64()),
     ("lake2015_originality", pa.float64()), ("lake2015_recognizability", pa.float64()),

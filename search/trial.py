@@ -245,9 +245,11 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
 
 def ceiling_columns(result: Mapping[str, Any]) -> dict[str, Any]:
     """The stage-ceiling columns of a row (schema 3) from an evaluation result (evaluation/ceilings.py)."""
+    from search.results import CEILING_AXES, CEILING_STAGES
+
     ceilings = result.get("stage_ceilings") or {}
-    row = {f"ceiling_{stage}_{axis}": (ceilings.get(stage) or {}).get(axis) for stage in ("ae", "copy")
-           for axis in ("originality", "recognizability", "distance")}
+    row = {f"ceiling_{stage}_{axis}": (ceilings.get(stage) or {}).get(axis) for stage in CEILING_STAGES
+           for axis in CEILING_AXES}
     row.update({k: ceilings.get(k) for k in ("latent_spread_ratio", "nearest_exemplar_sampled",
                                              "nearest_exemplar_real")})
     return row
