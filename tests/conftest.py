@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data directory (../shared/data or $HUMANLIKE_DATA_DIR)."""
+"""Shared fixtures: the real data directory (../shared/data or $HUMANLIKE_DATA_DIR), the real Omniglot ImageSet and
+the shipped Omniglot critics (each loaded once per session)."""
 from __future__ import annotations
 
 import os
@@ -31,3 +32,17 @@ def _torch_threads():
     import torch
 
     torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def omniglot(data_dir):
+    from models.data import load_dataset
+
+    return load_dataset("omniglot", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def critics():
+    from evaluation.critics import load_critics
+
+    return load_critics("omniglot")

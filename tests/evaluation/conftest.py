@@ -1,21 +1,7 @@
-"""Fixtures of the evaluation tests: the real Omniglot ImageSet and the shipped Omniglot critics, loaded once."""
+"""Fixtures of the evaluation tests (the Omniglot ImageSet and the shipped critics are in tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def omniglot(data_dir):
-    from models.data import load_dataset
-
-    return load_dataset("omniglot", data_dir=data_dir)
-
-
-@pytest.fixture(scope="session")
-def critics():
-    from evaluation.critics import load_critics
-
-    return load_critics("omniglot")
 
 
 @pytest.fixture()

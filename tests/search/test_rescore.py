@@ -20,20 +20,6 @@ from search.results import write_trial_row
 V1 = "d7e1a6e7f439d714"
 
 
-@pytest.fixture(scope="module")
-def omniglot(data_dir):
-    from models.data import load_dataset
-
-    return load_dataset("omniglot", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
-def critics():
-    from evaluation.critics import load_critics
-
-    return load_critics("omniglot")
-
-
 def _trial(sweep_dir, n: int, samples: torch.Tensor, *, critics: str, distance: float) -> None:
     run_dir = sweep_dir / "runs" / f"trial_{n}"
     run_dir.mkdir(parents=True)
