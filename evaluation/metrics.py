@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-NORMALIZATIONS = ("relative", "absolute")
+from evaluation.distance import NORMALIZATIONS, distance_to_human  # noqa: F401  (re-exported: the one implementation)
 
 
 def feature_normalizer(features: torch.Tensor) -> float:
@@ -122,23 +122,3 @@ def curve_by_originality(
     bins = ranks * n_bins // o.size  # (N,) in [0, n_bins)
     counts = np.bincount(bins, minlength=n_bins)
     return np.bincount(bins, o, n_bins) / counts, np.bincount(bins, r, n_bins) / counts
-
-
-def distance_to_human(originality_value, recognizability_value, human_originality, human_recognizability, *,
-                      normalization: str = "relative"):
-    """Euclidean distance to the human point in the originality-recognizability plane (SPEC part 0).
-
-    'relative' (the default and the searched objective): each axis divided by the human value,
-    d = sqrt(((o - o_h) / o_h)^2 + ((r - r_h) / r_h)^2), so 0.05 is about 5% off. 'absolute': raw units.
-    Works on floats and numpy arrays alike.
-    """
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
-    do = np.subtract(originality_value, human_originality)
-    dr = np.subtract(recognizability_value, human_recognizability)
-    if normalization == "relative":
-        if human_originality <= 0 or human_recognizability <= 0:
-            raise ValueError("relative distance needs a human point with positive originality and recognizability")
-        do, dr = do / human_originality, dr / human_recognizability
-    d = np.sqrt(do**2 + dr**2)
-    return float(d) if np.ndim(d) == 0 else d

@@ -90,6 +90,16 @@ class RAEConfig:
         """The regularizers that are really built (weight 0 means 'not there')."""
         return {k: v for k, v in sorted(self.regularizers.items()) if v > 0}
 
+    @property
+    def setting(self) -> str:
+        return setting_name(self.regularizers)
+
+
+def setting_name(weights: Mapping[str, float]) -> str:
+    """The one name of a regularizer setting, in every table, figure and row: 'none' when no weight is > 0, else
+    the active names sorted and joined by '+' ('prototype', 'barlow+prototype')."""
+    return "+".join(sorted(k for k, v in weights.items() if float(v) > 0)) or "none"
+
 
 @dataclass(frozen=True)
 class LDMConfig:

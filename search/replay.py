@@ -27,6 +27,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from evaluation.distance import distance_to_human
+
 SAMPLERS = ("grid", "random", "tpe", "tpe-random-start", "gp")
 
 
@@ -92,8 +94,7 @@ class Surrogate:
         if noise is not None:
             o += noise.normal(0.0, self.noise[0])
             r += noise.normal(0.0, self.noise[1])
-        ho, hr = self.human
-        return math.hypot((o - ho) / ho, (r - hr) / hr)
+        return distance_to_human(o, r, *self.human)
 
     def best(self) -> float:
         """The best noise-free distance among the table's own configurations (the target of the benchmark)."""

@@ -2,10 +2,9 @@
 and, for parameter importance, of the Optuna study.
 
 Figures (PNG, matplotlib without a display):
-  figure3.png     the paper's Figure 3 for the sweep: originality vs recognizability of every finished trial, one
-                  colour per regularizer setting, the human point as a star, and per setting the parametric fit
-                  (SPEC section 6) through its trials ordered by weight, in (log10 weight, originality,
-                  recognizability) space
+  figure3.png     the paper's Figure 3 for the sweep, drawn by evaluation.figures (as `humanlike figure fig3`):
+                  originality vs recognizability of every finished trial, one colour per regularizer setting, both
+                  human points as stars, per setting the parametric fit (SPEC section 6) through its weights
   distance.png    distance to human against trial number, best-so-far line; pruned and failed trials marked
   importance.png  optuna.importance.get_param_importances on the study (PED-ANOVA, Optuna's default)
   pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
@@ -22,17 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.config import setting_name
 from search.results import PARAM_PREFIX
 
-SETTING_ORDER = ("none", "kl", "vq", "classification", "prototype", "simclr", "barlow")
 _DPI = 150
 
 
 # --- pure helpers on the results frame ----------------------------------------------------------------------
-
-
-def param_columns(df) -> list[str]:
-    return [c for c in df.columns if c.startswith(PARAM_PREFIX)]
 
 
 def _present(value: Any) -> bool:
@@ -57,8 +52,7 @@ def setting_of(row) -> str:
     params = row_params(row)
     if "family" in params:
         return str(params["family"])
-    active = sorted(k[2:] for k, v in params.items() if k.startswith("w_") and isinstance(v, (int, float)) and v > 0)
-    return "+".join(active) or "none"
+    return setting_name({k[2:]: v for k, v in params.items() if k.startswith("w_") and isinstance(v, (int, float))})
 
 
 def completed(df):
@@ -184,14 +178,6 @@ def _figure(width: float = 6.0, height: float = 4.5):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _colours(settings: list[str]) -> dict[str, Any]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10"]
-    known = [s for s in SETTING_ORDER if s in settings] + sorted(s for s in settings if s not in SETTING_ORDER)
-    return {s: cmap(SETTING_ORDER.index(s) if s in SETTING_ORDER else 7 + i % 3) for i, s in enumerate(known)}
-
-
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,17 +186,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _human_point(df) -> tuple[float, float] | None:
-    h = df[["human_originality", "human_recognizability"]].dropna()
-    return (float(h.iloc[0, 0]), float(h.iloc[0, 1])) if len(h) else None
-
-
-def _lake_point(df) -> tuple[float, float] | None:
-    """The Lake et al. 2015 point the trials recorded (schema 3, Omniglot), if any."""
-    if "lake2015_originality" not in df.columns:
+def _point(df, prefix: str) -> tuple[float, float] | None:
+    """The (originality, recognizability) the trials recorded as <prefix>_originality/_recognizability: 'human'
+    (the held-out drawings), 'lake2015' (schema 3, Omniglot); None when no row has it."""
+    columns = [f"{prefix}_originality", f"{prefix}_recognizability"]
+    if not set(columns) <= set(df.columns):
         return None
-    h = df[["lake2015_originality", "lake2015_recognizability"]].dropna()
+    h = df[columns].dropna()
     return (float(h.iloc[0, 0]), float(h.iloc[0, 1])) if len(h) else None
+
+
+def _dataset(df) -> str:
+    names = df["dataset"].dropna() if "dataset" in df.columns else []
+    return str(names.iloc[0]) if len(names) else "dataset"
 
 
 def best_per_setting(df):
@@ -238,7 +226,7 @@ def settings_table(df) -> str:
         lines.append(f"| {rank} | {r['setting_label']} | {'-' if w is None else f'{w:g}'} | {r['originality']:.3f} "
                      f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {ceiling} | {counts[r['setting_label']]} |")
     first = best.iloc[0]
-    human = _human_point(df)
+    human = _point(df, "human")
     lines.append("")
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
                  f"{first.get('normalization')} normalization; evaluation {first.get('sampler')}-"
@@ -273,45 +261,31 @@ def _weight_of(row, setting: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def figure3(df, path: str | Path, *, title: str | None = None) -> Path:
-    """The paper's Figure 3 for the sweep (see the module docstring)."""
-    from evaluation.fit import parametric_fit
-
+def figure3_inputs(df, *, title: str | None = None) -> dict[str, Any]:
+    """The arguments of evaluation.figures.draw_figure3 for the sweep: every COMPLETE trial by its setting and
+    searched weight, both human points the trials recorded and the best trial ringed."""
     done = completed(df)
-    fig, ax = _figure(6.4, 5.0)
-    settings = [setting_of(r) for _, r in done.iterrows()]
-    colours = _colours(sorted(set(settings)))
-    for setting in colours:
-        rows = done[[s == setting for s in settings]]
-        ax.scatter(rows["originality"], rows["recognizability"], s=28, color=colours[setting], label=setting,
-                   alpha=0.85, edgecolors="none", zorder=3)
-        weighted = [(w, r["originality"], r["recognizability"]) for _, r in rows.iterrows()
-                    if (w := _weight_of(r, setting)) is not None]
-        if len({w for w, _, _ in weighted}) >= 3:  # a curve needs a few distinct weights
-            pts = np.array(sorted(weighted))  # (n, 3) ordered by weight
-            pts[:, 0] = np.log10(pts[:, 0])
-            curve = parametric_fit(pts).curve(200)  # (200, 3)
-            ax.plot(curve[:, 1], curve[:, 2], color=colours[setting], lw=1.2, alpha=0.8, zorder=2)
-    human = _human_point(df)
-    if human:
-        ax.scatter([human[0]], [human[1]], marker="*", s=260, color="black", label="human (held-out)", zorder=4)
-    lake = _lake_point(df)
-    if lake:
-        ax.scatter([lake[0]], [lake[1]], marker="*", s=260, color="white", edgecolors="black", linewidths=1.0,
-                   label="human (Lake et al. 2015)", zorder=4)
+    rows = [{"regularizer": (s := setting_of(r)), "weight": _weight_of(r, s), "originality": r["originality"],
+             "recognizability": r["recognizability"]} for _, r in done.iterrows()]
+    humans = {}
+    for source, prefix in ((f"{_dataset(df)}-test", "human"), ("lake2015", "lake2015")):
+        point = _point(df, prefix)
+        if point is not None:
+            humans[source] = {"originality": point[0], "recognizability": point[1]}
+    best = None
     if len(done):
-        best = best_trials(df, 1).iloc[0]
-        ax.scatter([best["originality"]], [best["recognizability"]], s=140, facecolors="none", edgecolors="black",
-                   linewidths=1.2, label=f"best (trial {best['trial']})", zorder=5)
-    else:
-        ax.text(0.5, 0.5, "no completed trials yet", transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlabel("originality (distance to the exemplar)")
-    ax.set_ylabel("recognizability (critic accuracy)")
-    ax.set_title(title or "Originality vs recognizability")
-    ax.grid(alpha=0.3)
-    if len(done) or human:
-        ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+        top = best_trials(df, 1).iloc[0]
+        best = (f"best (trial {top['trial']})", float(top["originality"]), float(top["recognizability"]))
+    return {"results": rows, "human_points": humans, "title": title or "Originality vs recognizability",
+            "best": best, "empty_ok": True}
+
+
+def figure3(df, path: str | Path, *, title: str | None = None) -> Path:
+    """The paper's Figure 3 for the sweep, drawn by evaluation.figures.figure3 (as `humanlike figure fig3`)."""
+    from evaluation.figures import figure3 as draw
+
+    inputs = figure3_inputs(df, title=title)
+    return draw(inputs.pop("results"), path, **inputs)
 
 
 def distance_figure(df, path: str | Path, *, title: str | None = None) -> Path:
@@ -319,8 +293,10 @@ def distance_figure(df, path: str | Path, *, title: str | None = None) -> Path:
     fig, ax = _figure(7.2, 4.5)
     done = completed(df).sort_values("trial")
     if len(done):
+        from evaluation.figures import setting_colours
+
         settings = [setting_of(r) for _, r in done.iterrows()]
-        colours = _colours(sorted(set(settings)))
+        colours = setting_colours(settings)
         ax.scatter(done["trial"], done["distance"], c=[colours[s] for s in settings], s=24, zorder=3)
         for s, c in colours.items():
             ax.scatter([], [], color=c, s=24, label=s)

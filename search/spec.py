@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from evaluation.distance import NORMALIZATIONS, axis_deviations, distance_to_human
 from search.errors import Collector, SweepError
 from search.space import SpaceSpec, check_params, grid_points, parse_space
 
@@ -55,7 +56,6 @@ MULTI_OBJECTIVE_ONLY = ("nsga2", "motpe")
 OBJECTIVES = ("distance", "pareto")
 PRUNERS = ("median", "percentile", "none")
 EVAL_SAMPLERS = ("ddim", "ddpm")
-NORMALIZATIONS = ("relative", "absolute")  # evaluation.metrics.NORMALIZATIONS (kept torch-free here)
 JOURNAL_PREFIX = "journal:"
 STORAGE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "mysql", "mysql+pymysql", "sqlite")
 TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "sampler", "n_trials", "max_concurrent",
@@ -128,17 +128,12 @@ def objective_values(objective: str, *, originality: float, recognizability: flo
     'distance': (d,) with d = sqrt(do^2 + dr^2); 'pareto': (|do|, |dr|), where do = (o - o_h) / o_h and
     dr = (r - r_h) / r_h under 'relative' normalization, raw differences under 'absolute'.
     """
-    do, dr = originality - human_originality, recognizability - human_recognizability
-    if normalization == "relative":
-        if not (human_originality > 0 and human_recognizability > 0):
-            raise ValueError("relative normalization needs a human point with positive coordinates")
-        do, dr = do / human_originality, dr / human_recognizability
-    elif normalization != "absolute":
-        raise ValueError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    point = dict(human_originality=human_originality, human_recognizability=human_recognizability,
+                 normalization=normalization)
     if objective == "distance":
-        return (math.hypot(do, dr),)
+        return (distance_to_human(originality, recognizability, **point),)
     if objective == "pareto":
-        return (abs(do), abs(dr))
+        return tuple(abs(x) for x in axis_deviations(originality, recognizability, **point))
     raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
 
 

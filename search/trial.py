@@ -179,7 +179,7 @@ def base_row(spec, config: Mapping[str, Any], cfg=None) -> dict[str, Any]:
     ev = config["evaluation"]
     return {
         "sweep": spec.name, "trial": int(config["trial"]), "state": "FAIL", "params": dict(config["params"]),
-        "setting": "+".join(cfg.rae.active) or "none", "dataset": cfg.data.dataset, "objective": spec.objective,
+        "setting": cfg.rae.setting, "dataset": cfg.data.dataset, "objective": spec.objective,
         "normalization": ev.get("normalization"), "sampler": ev.get("sampler"), "sampler_steps": ev.get("steps"),
         "guidance": ev.get("guidance"), "seed": cfg.seed, "code_version": code_version(),
         "run_dir": str(config["run_dir"]),

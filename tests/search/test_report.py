@@ -7,10 +7,11 @@ import numpy as np
 import optuna
 import pytest
 
-from search.report import best_text, best_trials, pareto_mask, status_text, write_report
+from evaluation.figures import draw_figure3
+from search.report import best_text, best_trials, figure3_inputs, pareto_mask, row_params, status_text, write_report
 from search.results import read_results, write_trial_row
 from search.samplers import make_sampler
-from search.space import setting_label, suggest
+from search.space import suggest, train_config_for
 from search.spec import objective_values, sweep_from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,8 +38,8 @@ def run_sweep(tmp_path, data_dir, objective, n=14):
     for _ in range(n):
         trial = study.ask()
         params = suggest(trial, spec.space)
-        row = {"sweep": "r", "trial": trial.number, "params": params, "setting": setting_label(spec, params),
-               "human_originality": HUMAN[0], "human_recognizability": HUMAN[1], "normalization": "relative",
+        row = {"sweep": "r", "trial": trial.number, "params": params, "setting": train_config_for(spec, params).rae.setting,
+               "dataset": "omniglot", "human_originality": HUMAN[0], "human_recognizability": HUMAN[1], "normalization": "relative",
                "objective": objective, "run_dir": f"sweeps/r/trials/{trial.number:05d}"}
         if trial.number == 3:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -66,6 +67,20 @@ def test_report_figures_for_a_single_objective_sweep(tmp_path, data_dir):
     assert [p.name for p in paths] == ["figure3.png", "distance.png", "importance.png", "settings.md"]
     for path in paths[:-1]:
         assert_png(path)
+    # Figure 3 is evaluation.figures' (as `humanlike figure fig3`): each setting's trials, the human star, the best
+    fig = draw_figure3(**figure3_inputs(df, title="t"))
+    (ax,) = fig.axes
+    series = {c.get_label(): np.asarray(c.get_offsets()) for c in ax.collections}
+    done = df[df["state"] == "COMPLETE"]
+    settings = [s for s in ("none", "kl", "prototype") if s in set(done["setting"])]
+    assert list(series) == settings + ["human (held-out, omniglot-test)", f"best (trial {best_trials(df, 1).iloc[0]['trial']})"]
+    for setting in settings:
+        mine = done[done["setting"] == setting]
+        assert sorted(map(tuple, series[setting])) == sorted(zip(mine["originality"], 100 * mine["recognizability"]))
+    np.testing.assert_allclose(series["human (held-out, omniglot-test)"], [[HUMAN[0], 100 * HUMAN[1]]])
+    fitted = [s for s in settings
+              if len({row_params(r).get(f"w_{s}") for _, r in done[done["setting"] == s].iterrows()} - {None}) >= 3]
+    assert len(ax.lines) == len(fitted)
 
 
 def test_report_figures_for_a_pareto_sweep(tmp_path, data_dir):
