@@ -189,10 +189,10 @@ def main() -> None:
             old = old[~((old["variant"] == name) & (old["sampler"] == row["sampler"]) & (old["steps"] == row["steps"])
                         & (old["guidance"] == row["guidance"]) & (old["critics"] == row["critics"]))]
         new = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
-        table.parent.mkdir(parents=True, exist_ok=True)
-        tmp = table.with_suffix(".tmp")
-        new.to_parquet(tmp)
-        os.replace(tmp, table)
+        from models.atomic import atomic_open
+
+        with atomic_open(table) as f:
+            new.to_parquet(f)
 
 
 if __name__ == "__main__":

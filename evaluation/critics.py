@@ -15,12 +15,12 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from models.atomic import atomic_open, atomic_write_text
 from evaluation.networks import ProtoCritic, SimCLRCritic, build_critic, embed_in_batches
 from evaluation.preprocess import preprocess
 from models.device import module_device
@@ -105,12 +105,9 @@ def save_critics(critics: Critics, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     ckpt = {"version": CHECKPOINT_VERSION, "arch": critics.arch(),
             "simclr": critics.simclr.state_dict(), "proto": critics.proto.state_dict()}
-    tmp = out / (WEIGHTS_FILE + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, out / WEIGHTS_FILE)
-    tmp = out / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(critics.manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out / MANIFEST_FILE)
+    with atomic_open(out / WEIGHTS_FILE) as f:
+        torch.save(ckpt, f)
+    atomic_write_text(out / MANIFEST_FILE, json.dumps(critics.manifest, indent=2, sort_keys=True) + "\n")
     return out
 
 

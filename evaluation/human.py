@@ -9,10 +9,10 @@ the data fingerprint), so a sweep computes them once.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
+from models.atomic import atomic_write_text
 from evaluation.evaluate import evaluate_samples
 
 CACHE_FILE = "human_points.json"
@@ -68,9 +68,7 @@ def _read_cache(path: Path) -> dict:
 
 def _write_cache(path: Path, cache: dict) -> None:
     try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(cache, indent=2, sort_keys=True) + "\n")
     except OSError as e:  # a read-only install: the point is still returned, just not cached
         print(f"warning: could not cache human points in {path}: {e}", file=sys.stderr)
 

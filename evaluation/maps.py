@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.atomic import atomic_open, atomic_write_text
+
 # LM's record indices k (reverse time), as fractions of T: 20 in [0.1, 0.5], 30 in [0.51, 0.8], 50 in [0.801, 1)
 _SEGMENTS = ((0.100, 0.500, 0.20), (0.510, 0.800, 0.30), (0.801, 0.999, 0.50))
 
@@ -153,10 +155,11 @@ def maps_for_run(run_dir, *, classes: Sequence[int], samples: int = 4, records: 
     out.mkdir(parents=True, exist_ok=True)
     for key, res in results.items():
         stem = "maps" if key == "a" else "maps_compare"
-        np.savez_compressed(out / f"{stem}.npz", classes=np.array(classes), exemplars=exemplars, **res)
+        with atomic_open(out / f"{stem}.npz") as f:
+            np.savez_compressed(f, classes=np.array(classes), exemplars=exemplars, **res)
         summary[f"{stem}_png"] = str(save_heatmaps(exemplars, res["maps"], out / f"{stem}.png", names=names))
     if compare:
         summary["spearman"] = spearman_compare(results["a"]["maps"], results["b"]["maps"])
         summary["compared_with"] = str(compare)
-        (out / "spearman.json").write_text(json.dumps(summary["spearman"], indent=2) + "\n")
+        atomic_write_text(out / "spearman.json", json.dumps(summary["spearman"], indent=2) + "\n")
     return summary

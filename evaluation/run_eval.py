@@ -6,13 +6,14 @@ fingerprint against the run's dataset, and the latent sizes of config, autoencod
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from models.atomic import atomic_open, atomic_write_text
 
 RESULT_PREFIX = "evaluation_"
 DEFAULT_SAMPLER = "ddpm"  # SPEC part 0; DDIM is an opt-in for speed (not within 0.03 of DDPM: bench/bench_eval.py)
@@ -57,12 +58,6 @@ def samples_per_class(labels: torch.Tensor, n_classes: int) -> int:
 
 def result_name(sampler: str, steps: int, guidance: float, seed: int) -> str:
     return f"{RESULT_PREFIX}{sampler}{steps}_w{guidance:g}_seed{seed}"
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
@@ -142,9 +137,10 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     stem = result_name(sampler, n_steps, guidance, seed)
     result["samples_file"] = f"{stem}.npz"
     images = (samples.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    _write_atomic(run_dir / f"{stem}.npz", lambda p: np.savez_compressed(open(p, "wb"), samples=images))
+    with atomic_open(run_dir / f"{stem}.npz") as f:
+        np.savez_compressed(f, samples=images)
     path = run_dir / f"{stem}.json"
-    _write_atomic(path, lambda p: p.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n"))
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result, path
 
 

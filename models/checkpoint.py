@@ -1,41 +1,22 @@
 """Versioned checkpoints and crash-safe writes.
 
 A checkpoint is a plain dict of tensors and builtins (so `torch.load(weights_only=True)` reads it) with
-`format` and `version` fields. Every write goes to a temporary file in the same directory and is moved into place
-with os.replace, so a crash leaves either the old file or the new one, never half of one. Every tensor is stored
+`format` and `version` fields. Every write goes through models.atomic (temporary file, fsync, os.replace), so a
+crash leaves either the old file or the new one, never half of one. Every tensor is stored
 on the CPU (a run trained on a GPU loads on a machine without one) and loaded onto the CPU.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from models.atomic import atomic_write_bytes
 
 CHECKPOINT_VERSION = 1
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing fields, of another kind or of an unknown version."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> None:

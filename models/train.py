@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import torch
 
-from models.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from models.atomic import atomic_write_text
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.device import cpu_threads
 from models.schedules import make_scheduler
@@ -104,7 +105,7 @@ def build_ae(cfg: TrainConfig, n_classes: int):
         weights=cfg.rae.active,
         n_classes=n_classes,
         augmentation=cfg.rae.augmentation,
-        regularizer_options={"mask_same_class": cfg.rae.mask_same_class},
+        regularizer_options=cfg.rae.options,
     )
 
 

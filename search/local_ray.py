@@ -97,7 +97,7 @@ def session_processes(session: str) -> list[int]:
 
 
 def write_record(record_dir: Path, session: str) -> None:
-    from models.checkpoint import atomic_write_bytes
+    from models.atomic import atomic_write_bytes
 
     record = {"driver_pid": os.getpid(), "session_dir": session, "pids": session_processes(session),
               "started_at": time.time()}

@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from models.atomic import atomic_write_text
 from search.results import CEILING_POINT_COLUMNS
 
 RESCORED_DIR = "rescored"
@@ -97,10 +98,7 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
                   "human_originality": human["originality"], "human_recognizability": human["recognizability"],
                   "normalization": normalization, "threshold": critics.threshold, "samples": str(src),
                   "rescored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps(record, indent=2) + "\n")
         log(f"trial {row['trial']}: {row['critics']} distance {row['distance']:.4f} -> {critics.hash} "
             f"distance {r['distance_to_human']:.4f}")
         counts["rescored"] += 1

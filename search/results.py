@@ -1,7 +1,7 @@
 """The results store: one Parquet file per finished trial, <sweep dir>/results/trial_<number:05d>.parquet.
 
-Each file is written atomically (a temporary file in the same directory, fsync, os.replace; in a bucket one whole
-object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
+Each file is written atomically (models.atomic: a temporary file in the same directory, fsync, os.replace; in a
+bucket one whole object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
 old row or the new one, never half of one; writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
 
 Schema (SCHEMA_VERSION = 3; version 1 files (without the sampling/critics split) and version 2 files (without
@@ -52,15 +52,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.atomic import atomic_open
 from search.storage import Location, as_path, read_parquet, write_atomic
 
 SCHEMA_VERSION = 3
@@ -207,16 +206,8 @@ def _atomic_write_table(table: pa.Table, path: Path | Location) -> None:
         pq.write_table(table, sink)
         write_atomic(path, sink.getvalue().to_pybytes())
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        pq.write_table(table, f)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def write_atomic(where: Path | Location, data: bytes) -> None:
     if isinstance(where, Location):
         where.write_bytes(data)
     else:
-        from models.checkpoint import atomic_write_bytes
+        from models.atomic import atomic_write_bytes
 
         atomic_write_bytes(where, data)
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from models.atomic import atomic_open, atomic_write_text
 
 CACHE_FORMAT = 1
 CACHE_ENV = "HUMANLIKE_CACHE_DIR"
@@ -104,23 +105,17 @@ def read(path: Path):
 
 
 def write(path: Path, data) -> None:
-    """Store an ImageSet at path atomically (a temporary file in the same folder, then os.replace). A cache that
-    cannot be written (read-only home, full disk) costs only the next process's decode."""
+    """Store an ImageSet at path atomically (models.atomic). A cache that cannot be written (read-only home, full
+    disk) costs only the next process's decode."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:
             np.savez(f, format=np.int64(CACHE_FORMAT), name=np.str_(data.name),
                      fingerprint=np.str_(data.fingerprint()),
                      train_classes=np.array(data.train_classes, dtype=str),
                      test_classes=np.array(data.test_classes, dtype=str),
                      **{k: getattr(data, k).contiguous().numpy() for k in _TENSORS})
-        os.replace(tmp, path)
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass
 
 
 class _Hashes:
@@ -156,10 +151,6 @@ class _Hashes:
         if not self.changed:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".hashes.", suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.known, f)
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(self.known))
         except OSError:
             pass

@@ -2,16 +2,16 @@
 
 The checksums and sizes are those of brendenlake/omniglot's python/images_*.zip as recorded in the
 tensorflow/datasets url_checksums for the same URLs. A download goes to a temporary file beside the
-target, is hashed while it streams, and only a verified file is moved into place (os.replace, atomic), so a
+target, is hashed while it streams, and only a verified file is moved into place (models.atomic), so a
 half-written or tampered archive never sits under the real name.
 """
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
+
+from models.atomic import atomic_open
 
 from .errors import data_error
 
@@ -43,24 +43,17 @@ def fetch_verified(url: str, dest: str | Path, *, sha256: str, timeout: float = 
     dest = Path(dest)
     if dest.is_file() and sha256_file(dest) == sha256:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with atomic_open(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             while block := response.read(_BLOCK):
                 h.update(block)
                 out.write(block)
-        if h.hexdigest() != sha256:
-            raise data_error(url, f"sha256 mismatch: got {h.hexdigest()}, expected {sha256}; "
-                             f"nothing written to {dest}")
-        os.replace(tmp, dest)
+            if h.hexdigest() != sha256:  # raised inside: the partial file is removed, dest is untouched
+                raise data_error(url, f"sha256 mismatch: got {h.hexdigest()}, expected {sha256}; "
+                                 f"nothing written to {dest}")
     except OSError as e:  # URLError, timeouts, disk errors
-        Path(tmp).unlink(missing_ok=True)
         raise data_error(url, f"download to {dest} failed ({e})") from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 
