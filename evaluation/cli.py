@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-DATASETS = ("omniglot", "quickdraw", "qdfs")
+from models.data.load import DATASETS  # the registries' own name lists: no torch for --help
+from models.diffusion.samplers import NAMES as DIFFUSION_SAMPLERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +79,7 @@ def _register_evaluate(sub) -> None:
                        "score originality, recognizability and distance to human, and write them as JSON in the "
                        "run directory (with the samples as .npz).")
     p.add_argument("run_dir")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"),
+    p.add_argument("--sampler", choices=DIFFUSION_SAMPLERS,
                    help="default: the run's sample config (ddpm over all steps unless it says otherwise)")
     p.add_argument("--steps", type=int, help="sampler steps (DDIM; DDPM runs every timestep)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight w (default: the run's, 1.0)")

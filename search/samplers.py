@@ -37,25 +37,39 @@ def n_grid_points(spec) -> int | None:
     return len(grid_points(spec.space)) if spec.sampler.name == "grid" else None
 
 
+def _startup(s) -> dict[str, int]:
+    return {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
+
+
+def _tpe(spec):
+    return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, group=spec.space.mode == "family",
+                                      seed=spec.sampler.seed, **_startup(spec.sampler))
+
+
+def _nsga2(spec):
+    size = spec.sampler.population_size
+    return optuna.samplers.NSGAIISampler(seed=spec.sampler.seed, **({} if size is None else {"population_size": size}))
+
+
+# The registry of `sampler.name`s (the module docstring says what each is): name -> builder(spec). The one list of
+# the names: search.spec validates against it.
+SAMPLERS = {
+    "tpe": _tpe,
+    "gp": lambda spec: optuna.samplers.GPSampler(seed=spec.sampler.seed, **_startup(spec.sampler)),
+    "random": lambda spec: optuna.samplers.RandomSampler(seed=spec.sampler.seed),
+    "grid": lambda spec: GridPointsSampler(grid_points(spec.space), seed=spec.sampler.seed),
+    "nsga2": _nsga2,
+    "motpe": _tpe,  # the same TPE; the study has two objectives
+}
+
+
 def make_sampler(spec):
     """A fresh optuna sampler for the sweep (build it again in every driver process)."""
-    s = spec.sampler
-    startup = {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
+    if spec.sampler.name not in SAMPLERS:  # sweep_from_dict has checked it already
+        raise ValueError(f"sampler.name: unknown sampler {spec.sampler.name!r}")
     with warnings.catch_warnings():  # multivariate/group/constant_liar are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if s.name in ("tpe", "motpe"):
-            return optuna.samplers.TPESampler(multivariate=True, constant_liar=True,
-                                              group=spec.space.mode == "family", seed=s.seed, **startup)
-        if s.name == "gp":
-            return optuna.samplers.GPSampler(seed=s.seed, **startup)
-        if s.name == "random":
-            return optuna.samplers.RandomSampler(seed=s.seed)
-        if s.name == "nsga2":
-            population = {} if s.population_size is None else {"population_size": s.population_size}
-            return optuna.samplers.NSGAIISampler(seed=s.seed, **population)
-        if s.name == "grid":
-            return GridPointsSampler(grid_points(spec.space), seed=s.seed)
-    raise ValueError(f"sampler.name: unknown sampler {s.name!r}")  # sweep_from_dict has checked it already
+        return SAMPLERS[spec.sampler.name](spec)
 
 
 def initial_design(spec) -> list[dict[str, Any]]:

@@ -51,11 +51,11 @@ __all__ = [
 ]
 
 NAME = re.compile(r"[a-z0-9_-]+")
-SAMPLERS = ("tpe", "gp", "random", "grid", "nsga2", "motpe")
+from search.samplers import SAMPLERS  # noqa: E402  (the Optuna samplers' registry: its names are the valid ones)
 MULTI_OBJECTIVE_ONLY = ("nsga2", "motpe")
 OBJECTIVES = ("distance", "pareto")
 PRUNERS = ("median", "percentile", "none")
-EVAL_SAMPLERS = ("ddim", "ddpm")
+from models.diffusion.samplers import NAMES as EVAL_SAMPLERS  # noqa: E402  (the registry's names)
 JOURNAL_PREFIX = "journal:"
 STORAGE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "mysql", "mysql+pymysql", "sqlite")
 TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "sampler", "n_trials", "max_concurrent",

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import data_error
-from .imageset import ImageSet
+
+if TYPE_CHECKING:
+    from .imageset import ImageSet
 
 ENV_VAR = "HUMANLIKE_DATA_DIR"
 DEFAULT_DIR = Path("~/.cache/humanlike")
+# The datasets load_dataset knows: the one list of their names (config validation and the CLIs' --dataset read
+# it; this module imports no torch, so that stays cheap). A new dataset is a loader module and a branch below.
 DATASETS = ("omniglot", "quickdraw", "qdfs")
 
 

@@ -9,13 +9,12 @@ that calls the denoiser lives in LatentDiffusion.sample, so every sampler shares
 """
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from typing import TYPE_CHECKING, Protocol
 
-import torch
-from torch import Tensor
-
-from .ddim import DDIMSampler
-from .ddpm import DDPMSampler
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 
 class Sampler(Protocol):
@@ -31,11 +30,17 @@ class Sampler(Protocol):
     def step(self, x: Tensor, eps: Tensor, index: int, *, generator: torch.Generator | None = None) -> Tensor: ...
 
 
-SAMPLERS: dict[str, type] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
+# name -> 'module:Class', imported on first use: config validation and --help read NAMES without torch.
+SAMPLERS: dict[str, str] = {
+    "ddpm": "models.diffusion.ddpm:DDPMSampler",
+    "ddim": "models.diffusion.ddim:DDIMSampler",
+}
+NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
 
 def make_sampler(name: str, betas: Tensor, *, steps: int | None = None) -> Sampler:
     """Build sampler `name` for the (T,) float64 betas; `steps` as that sampler accepts (ValueError if not)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}: expected one of {sorted(SAMPLERS)}")
-    return SAMPLERS[name](betas, steps=steps)
+    module, cls = SAMPLERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(betas, steps=steps)
