@@ -5,10 +5,14 @@ A config file is a preset plus overrides:
     preset: quick            # 'quick' or 'paper' (optional; the dataclass defaults are the paper's settings)
     seed: 0
     data: {dataset: omniglot}
-    rae: {regularizers: {prototype: 1.0, barlow: 10.0}}
+    rae: {regularizers: {prototype: 1.0, barlow: 10.0}, regularizer_options: {barlow: {lam: 0.01}}}
 
 Unknown keys, wrong types and out-of-range values raise ConfigError naming the key (for example
 `rae.regularizers.protoype`); nothing is silently corrected.
+
+The names a setting may take come from the registries they describe (regularizers, diffusion samplers,
+datasets), each importable without torch; a regularizer's options are declared on its class, whose module (and
+torch) is imported only when a config sets options.
 """
 from __future__ import annotations
 
@@ -21,17 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-DATASETS = ("omniglot", "quickdraw", "qdfs")
+from models import regularizers  # the registry (torch-free); NAMES is read where it is used
+from models.data.load import DATASETS
+from models.diffusion.samplers import NAMES as SAMPLERS
+
 # SPEC part 0: latent 64 for Omniglot, 128 for QuickDraw (the paper's appendix table).
 DEFAULT_LATENT = {"omniglot": 64, "quickdraw": 128, "qdfs": 128}
-# The registry lives in models/regularizers; the names are repeated here so that validating a config (and
-# `--help`) does not import torch. tests/models/test_config.py checks that both lists agree.
-REGULARIZERS = ("kl", "vq", "classification", "prototype", "simclr", "barlow")
 AUGMENTATIONS = ("light", "normal", "strong")
 # Learning-rate schedules (models/schedules.py): 'constant' is the paper's (no scheduler); 'cosine' is ours.
 LR_SCHEDULES = ("constant", "cosine")
 PREDICTIONS = ("eps", "v")  # models.diffusion.model.PREDICTIONS (named here so that validation needs no torch)
-SAMPLERS = ("ddpm", "ddim")
 # Where training and evaluation compute: 'auto' is 'cuda' when torch sees a GPU (for a Ray trial: the one Ray
 # assigned it through CUDA_VISIBLE_DEVICES), else 'cpu'. Resolved by models.device.resolve_device.
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -61,8 +64,13 @@ class RAEConfig:
     latent_size: int | None = None  # None: the dataset's default (DEFAULT_LATENT)
     width: int = 128
     regularizers: dict[str, float] = field(default_factory=dict)  # name -> weight; {} is the 'none' setting
+    # name -> {option: value}, the options each regularizer class declares (models/regularizers/options.py);
+    # {} = every default. Options of a regularizer without weight are allowed and unused (a family sweep).
+    regularizer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     augmentation: str = "normal"  # strength of the contrastive views (SPEC section 2)
-    mask_same_class: bool = False  # prototype loss: mask same-class negatives (SPEC part 0 option)
+    # prototype loss: mask same-class negatives (SPEC part 0 option); the older spelling of
+    # regularizer_options.prototype.mask_same_class, kept for existing configs and checkpoints
+    mask_same_class: bool = False
     epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-4
@@ -74,10 +82,12 @@ class RAEConfig:
         _positive("rae.latent_size", self.latent_size, allow_none=True)
         _positive("rae.width", self.width)
         for name, weight in self.regularizers.items():
-            if name not in REGULARIZERS:
-                raise ConfigError(f"rae.regularizers.{name}: unknown regularizer; choose from {', '.join(REGULARIZERS)}")
+            if name not in regularizers.NAMES:
+                raise ConfigError(f"rae.regularizers.{name}: unknown regularizer; "
+                                  f"choose from {', '.join(regularizers.NAMES)}")
             if not math.isfinite(weight) or weight < 0:
                 raise ConfigError(f"rae.regularizers.{name}: weight must be finite and >= 0, got {weight!r}")
+        _check_regularizer_options(self)
         _one_of("rae.augmentation", self.augmentation, AUGMENTATIONS)
         _positive("rae.epochs", self.epochs)
         _positive("rae.batch_size", self.batch_size)
@@ -89,6 +99,15 @@ class RAEConfig:
     def active(self) -> dict[str, float]:
         """The regularizers that are really built (weight 0 means 'not there')."""
         return {k: v for k, v in sorted(self.regularizers.items()) if v > 0}
+
+    @property
+    def options(self) -> dict[str, dict[str, Any]]:
+        """{name: {option: value}} as given, with the old `mask_same_class` field folded in (the RAE's
+        regularizer_options; every option not named takes its declared default)."""
+        out = {name: dict(given) for name, given in self.regularizer_options.items()}
+        if self.mask_same_class:
+            out.setdefault("prototype", {})["mask_same_class"] = True
+        return out
 
     @property
     def setting(self) -> str:
@@ -293,6 +312,8 @@ def _from_mapping(cls: type, raw: Any, prefix: str) -> Any:
 
 def _coerce(key: str, hint: Any, value: Any) -> Any:
     """Check `value` against a type hint. Only lossless conversions (an int where a float is expected)."""
+    if hint is Any:  # checked where its meaning is known (RAEConfig.check: regularizer options)
+        return value
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _from_mapping(hint, value, prefix=f"{key}.")
@@ -326,6 +347,38 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported type hint {hint!r}")  # a bug in this file, not in the user's config
+
+
+def _check_regularizer_options(rae: RAEConfig) -> None:
+    """Names against the registry (no torch); option values against the classes' declarations, which imports
+    the modules of the regularizers that have options (and torch), only then."""
+    where = "rae.regularizer_options"
+    for name, given in rae.regularizer_options.items():
+        if name not in regularizers.NAMES:
+            raise ConfigError(f"{where}.{name}: unknown regularizer; choose from {', '.join(regularizers.NAMES)}")
+    if rae.mask_same_class and "mask_same_class" in rae.regularizer_options.get("prototype", {}):
+        raise ConfigError(f"{where}.prototype.mask_same_class: also set as rae.mask_same_class (its older "
+                          "spelling); set it in one place")
+    if not any(rae.regularizer_options.values()):
+        return
+    from models.regularizers.options import check_options
+
+    values = {}
+    for name, given in rae.regularizer_options.items():
+        try:
+            values[name] = check_options(f"{where}.{name}", regularizers.get(name).options, given)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    # the views are made once a batch: the built view-based regularizers must agree on their pairing
+    pairings = {}
+    for name in rae.active:
+        declared = regularizers.get(name).options
+        if "pairing" in declared:
+            pairings[name] = values.get(name, {}).get("pairing", declared["pairing"].default)
+    if len(set(pairings.values())) > 1:
+        name = next(n for n in pairings if "pairing" in rae.regularizer_options.get(n, {}))
+        raise ConfigError(f"{where}.{name}.pairing: the view-based regularizers share one pairing, got "
+                          + ", ".join(f"{n}: {p}" for n, p in pairings.items()))
 
 
 def check_device(key: str, value: Any) -> None:

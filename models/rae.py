@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from models import regularizers
 from models.augment import get_strength, two_views
-from models.regularizers.base import MODEL_ARGS, Regularizer, Step
+from models.regularizers.base import Regularizer, Step
+from models.regularizers.options import check_options
 
 IMAGE_SIZE = 48
 PADDINGS = (1, 1, 2, 1)  # k4 s2 convs: 48 -> 24 -> 12 -> 7 -> 3 (the 2 makes the 3x3 bottleneck)
@@ -64,9 +65,12 @@ class Decoder(nn.Module):
 class RegularizedAE(nn.Module):
     """Autoencoder + the regularizers named in `weights` (name -> weight; weight 0 = not built at all).
 
-    regularizer_options: option -> value, e.g. {'mask_same_class': True}. Each option goes to every built
-    regularizer whose constructor has a keyword of that name (so a shared option reaches all of them); an option
-    no registered regularizer has is a ValueError, one that only unbuilt regularizers have is unused.
+    regularizer_options: per regularizer, {name: {option: value}} (what a config's rae.regularizer_options
+    holds), e.g. {'simclr': {'tau': 0.1}}; or flat, {option: value}, e.g. {'mask_same_class': True}, for every
+    built regularizer that declares that option (so a shared option reaches all of them). The two may be mixed;
+    a regularizer's own entry wins. Options are the ones each class declares (Regularizer.options), checked by
+    models.regularizers.options; an option no registered regularizer has is a ValueError, one that only unbuilt
+    regularizers have is unused. Options not given take their declared defaults.
     """
 
     def __init__(self, *, latent_size: int = 128, width: int = 128, weights: Mapping[str, float] = _EMPTY,
@@ -87,9 +91,11 @@ class RegularizedAE(nn.Module):
                           encoder=self.encoder)
         self.regularizers = nn.ModuleDict({
             name: _build(name, self.regularizer_options, model_args) for name in self.weights})
-        # one pairing at most: the flat `pairing` option reaches every view-based regularizer alike
-        pairings = {r.pairing for r in self.regularizers.values() if r.uses_views}
-        self.pairing: str | None = pairings.pop() if pairings else None
+        # one pairing at most: the views are made once a batch, for every view-based regularizer alike
+        pairings = {name: r.pairing for name, r in self.regularizers.items() if r.uses_views}
+        if len(set(pairings.values())) > 1:
+            raise ValueError(f"regularizer_options: the view-based regularizers need one pairing, got {pairings}")
+        self.pairing: str | None = next(iter(pairings.values()), None)
         self.uses_views = self.pairing is not None
 
     def _latent(self, x: Tensor, *, encoder: nn.Module | None = None,
@@ -144,16 +150,14 @@ class RegularizedAE(nn.Module):
             reg.after_step(self.encoder)
 
 
-def _option_names(cls: type[Regularizer]) -> list[str]:
-    """The user options of a regularizer class: its constructor keywords other than the model arguments."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in MODEL_ARGS]
-
-
 def _build(name: str, options: Mapping[str, Any], model_args: dict[str, Any]) -> Regularizer:
-    """Instantiate a registered regularizer with the model arguments and user options it names."""
+    """Instantiate a registered regularizer with the model arguments it names and every option it declares."""
     cls = regularizers.get(name)
+    given = {k: v for k, v in options.items() if k in cls.options}  # flat options it declares
+    given.update(options.get(name, {}))                              # its own entry
+    values = check_options(f"regularizer_options.{name}", cls.options, given)
     params = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in {**model_args, **options}.items() if k in params})
+    return cls(**{k: v for k, v in model_args.items() if k in params}, **values)
 
 
 def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
@@ -168,10 +172,14 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def _check_options(options: Mapping) -> dict[str, Any]:
+    """Flat options must be declared by some registered regularizer; a regularizer's own entry is checked whole."""
     if not isinstance(options, Mapping):
         raise ValueError(f"regularizer_options must be a mapping option -> value, got {options!r}")
-    known = {opt for name in regularizers.NAMES for opt in _option_names(regularizers.get(name))}
-    unknown = sorted(set(options) - known)
+    for name, given in options.items():
+        if name in regularizers.NAMES:
+            check_options(f"regularizer_options.{name}", regularizers.get(name).options, given)
+    known = {opt for name in regularizers.NAMES for opt in regularizers.get(name).options}
+    unknown = sorted(k for k in options if k not in known and k not in regularizers.NAMES)
     if unknown:
         raise ValueError(f"regularizer_options: unknown option(s) {unknown}; known: {sorted(known)}")
     return dict(options)

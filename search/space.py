@@ -14,7 +14,7 @@ The `search:` section of a sweep file, in one of two modes:
 
     search:                                  # mode family: the regularizer family first, then its weight
       mode: family                           #   (optional: implied by `families`)
-      families:                              # keys: none and the six regularizers (the paper's seven settings)
+      families:                              # keys: none and the registered regularizers (the paper's seven)
         none: {}
         kl: {low: 1.0e-3, high: 10}          # YAML reads 1e-3 as text: write 1.0e-3
         prototype: {low: 0.1, high: 100}
@@ -27,7 +27,12 @@ the space when the training config is built.
 
 Other parameters: `guidance` (evaluation and sample-grid guidance weight w), `latent_size`, `augmentation`,
 `mask_same_class`, `seed`, any training key `rae.<key>`, `ldm.<key>` or `sample.<key>` (e.g. `rae.lr`, `ldm.width`;
-not `rae.regularizers`), and `evaluation.steps` / `evaluation.sampler`. Integer keys get integer ranges.
+not `rae.regularizers`), a regularizer's option `rae.regularizer_options.<regularizer>.<option>` (e.g.
+`rae.regularizer_options.simclr.tau`; its type and range are the ones the regularizer class declares), and
+`evaluation.steps` / `evaluation.sampler`. Integer keys get integer ranges.
+
+The regularizer names (weights, families) and the diffusion samplers are the registries' (models.regularizers,
+models.diffusion.samplers): a regularizer added there is searchable here without a change.
 
 Sampler grid (the paper's protocol): every searched dimension must be a list (`choices`); mode weights runs their
 product, mode family the union over families of (family, each of its weights), each times the product of the
@@ -43,10 +48,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from models import regularizers  # the registry: read regularizers.NAMES where it is used (entries may be added)
+from models.diffusion.samplers import NAMES as DIFFUSION_SAMPLERS
 from search.errors import SweepError
 
-REGULARIZERS = ("kl", "vq", "classification", "prototype", "simclr", "barlow")  # models.config.REGULARIZERS
-FAMILIES = ("none",) + REGULARIZERS
 MODES = ("weights", "family")
 # Short names of other parameters -> where they go ('train.<dotted>' or 'evaluation.<key>').
 ALIASES = {
@@ -133,14 +138,20 @@ def parse_space(raw: Any, *, grid: bool = False, train: Mapping[str, Any] | None
     return space
 
 
+def families() -> tuple[str, ...]:
+    """The settings of mode family: 'none' and every registered regularizer, in registry order."""
+    return ("none", *regularizers.NAMES)
+
+
 def _families(raw: Any, grid: bool) -> dict[str, Dim | None]:
+    known = families()
     if not isinstance(raw, Mapping) or not raw:
-        raise SweepError(f"search.families: expected a mapping of settings ({', '.join(FAMILIES)}), got {raw!r}")
+        raise SweepError(f"search.families: expected a mapping of settings ({', '.join(known)}), got {raw!r}")
     out: dict[str, Dim | None] = {}
     for name, value in raw.items():
         key = f"search.families.{name}"
-        if name not in FAMILIES:
-            raise SweepError(f"{key}: unknown regularizer; choose from {', '.join(FAMILIES)}")
+        if name not in known:
+            raise SweepError(f"{key}: unknown regularizer; choose from {', '.join(known)}")
         if name == "none":
             if value not in (None, {}):
                 raise SweepError(f"{key}: the setting without a regularizer has no weight; write none: {{}}")
@@ -160,9 +171,9 @@ def _regularizers(raw: Any, grid: bool, train_regs: Mapping[str, Any]) -> dict[s
     out = {}
     for name, value in raw.items():
         key = f"search.regularizers.{name}"
-        if name not in REGULARIZERS:
+        if name not in regularizers.NAMES:
             hint = " ('none' is a setting of mode family)" if name == "none" else ""
-            raise SweepError(f"{key}: unknown regularizer; choose from {', '.join(REGULARIZERS)}{hint}")
+            raise SweepError(f"{key}: unknown regularizer; choose from {', '.join(regularizers.NAMES)}{hint}")
         if name in train_regs:
             raise SweepError(f"{key}: also set in train.rae.regularizers; set it in one place")
         out[name] = _dim(key, value, kind=float, log_default=True, weight=True, grid=grid)
@@ -198,7 +209,7 @@ def param_target(name: str, key: str = "search.params") -> str:
     if head in ("rae", "ldm", "sample") and name != "rae.regularizers" and "." in name:
         return f"train.{name}"
     raise SweepError(f"{key}: unknown parameter; use {', '.join(ALIASES)}, evaluation.steps, evaluation.sampler "
-                     "or a training key rae.<key>, ldm.<key>, sample.<key>")
+                     "or a training key rae.<key>, ldm.<key>, sample.<key>, rae.regularizer_options.<name>.<option>")
 
 
 def _target_type(target: str, key: str) -> type:
@@ -206,8 +217,11 @@ def _target_type(target: str, key: str) -> type:
         return EVALUATION_PARAMS[target]
     from models.config import TrainConfig
 
+    parts = target.split(".")[1:]
+    if parts[:2] == ["rae", "regularizer_options"]:
+        return _option_type(parts[2:], key)
     cls: Any = TrainConfig
-    for part in target.split(".")[1:]:
+    for part in parts:
         hints = typing.get_type_hints(cls) if isinstance(cls, type) else {}
         if part not in hints:
             raise SweepError(f"{key}: {target[6:]} is not a training setting")
@@ -218,6 +232,18 @@ def _target_type(target: str, key: str) -> type:
     if cls not in (int, float, str, bool):
         raise SweepError(f"{key}: {target[6:]} is not a single setting that can be searched")
     return cls
+
+
+def _option_type(parts: list[str], key: str) -> type:
+    """The type of rae.regularizer_options.<name>.<option>, as the regularizer class declares it (imports it)."""
+    if len(parts) != 2 or parts[0] not in regularizers.NAMES:
+        raise SweepError(f"{key}: expected rae.regularizer_options.<regularizer>.<option>, the regularizer one of "
+                         f"{', '.join(regularizers.NAMES)}")
+    name, option = parts
+    declared = regularizers.get(name).options
+    if option not in declared:
+        raise SweepError(f"{key}: {name} has no option {option} (options: {', '.join(declared) or 'none'})")
+    return declared[option].type
 
 
 def _number(key: str, value: Any, kind: type) -> float | int:
@@ -332,8 +358,8 @@ def _check_evaluation_values(key: str, target: str, dim: Dim) -> None:
             raise SweepError(f"{key}: guidance must be >= 0, got {v!r}")
         if target == "evaluation.steps" and v < 1:
             raise SweepError(f"{key}: steps must be >= 1, got {v!r}")
-        if target == "evaluation.sampler" and v not in ("ddim", "ddpm"):
-            raise SweepError(f"{key}: unknown diffusion sampler {v!r}; choose ddim or ddpm")
+        if target == "evaluation.sampler" and v not in DIFFUSION_SAMPLERS:
+            raise SweepError(f"{key}: unknown diffusion sampler {v!r}; choose one of {', '.join(DIFFUSION_SAMPLERS)}")
 
 
 # --- trials: suggest, grid, parameter checks ----------------------------------------------------------------------

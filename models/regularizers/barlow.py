@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from models.regularizers.base import Regularizer, Step, check_pairing
+from models.regularizers.base import PAIRING, Regularizer, Step
+from models.regularizers.options import Option
 
 
 def barlow_twins_loss(a: Tensor, b: Tensor, lam: float) -> Tensor:
@@ -20,13 +21,14 @@ class Barlow(Regularizer):
 
     name = "barlow"
     uses_views = True
+    options = {
+        "lam": Option(0.005, ge=0, doc="weight lambda of the off-diagonal (redundancy) terms"),
+        "pairing": PAIRING,
+    }
 
-    def __init__(self, *, latent_size: int, lam: float = 0.005, pairing: str = "augmentation"):
+    def __init__(self, *, latent_size: int, lam: float, pairing: str):
         super().__init__()
-        if not lam >= 0:
-            raise ValueError(f"barlow option lam={lam} must be >= 0")
-        self.lam = float(lam)
-        self.pairing = check_pairing("barlow", pairing)
+        self.lam, self.pairing = lam, pairing
         self.projector = nn.Sequential(
             nn.Linear(latent_size, latent_size, bias=False), nn.BatchNorm1d(latent_size),
             nn.ReLU(inplace=True), nn.Linear(latent_size, latent_size, bias=False))

@@ -6,13 +6,15 @@ changes the network, the extra parts (heads, projectors, a codebook, a momentum 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor, nn
 
+from models.regularizers.options import Option
+
 # Constructor arguments the RAE passes to a regularizer that names them in its signature; every other keyword of
-# a regularizer's __init__ is a user option (RegularizedAE(regularizer_options={option: value})).
+# a regularizer's __init__ is a user option, declared in its `options` (models/regularizers/options.py).
 MODEL_ARGS = ("latent_size", "feature_size", "n_classes", "encoder")
 
 # The two views of the view-based regularizers (LM's --pairing, SPEC section 2). View 1 is also the
@@ -24,10 +26,8 @@ PAIRINGS = {
 }
 
 
-def check_pairing(name: str, pairing: str) -> str:
-    if pairing not in PAIRINGS:
-        raise ValueError(f"{name} option pairing={pairing!r} is unknown; expected one of {sorted(PAIRINGS)}")
-    return pairing
+# The `pairing` option of every view-based regularizer (one pairing per model: the views are made once a batch).
+PAIRING = Option("augmentation", choices=tuple(PAIRINGS), doc="how the two views are made (PAIRINGS)")
 
 
 @dataclass(eq=False)
@@ -64,7 +64,11 @@ class Regularizer(nn.Module):
     - ``__init__`` takes keyword-only arguments. Of ``latent_size``, ``feature_size`` (the flattened conv
       features the encoder's linear head reads), ``n_classes`` and ``encoder`` (the online encoder module, e.g.
       to copy for a momentum encoder) it names only those it needs; the RAE fills them (MODEL_ARGS).
-      Every other keyword is a user option with a default, and must raise ValueError on a bad value.
+      Every other keyword is a user option, declared in the class attribute ``options`` ({name: Option}, with
+      its default, type and valid range; models/regularizers/options.py) and given no default in the signature:
+      the RAE passes every declared option, checked, the default where the config sets none. A config sets one
+      as ``rae.regularizer_options.<name>.<option>``; a constraint that needs the model arguments (e.g. VQ's
+      word size dividing the latent size) is checked in ``__init__`` with a ValueError.
     - ``uses_views``: True if the loss needs two views; such a regularizer has a ``pairing`` attribute (a key of
       PAIRINGS, normally its ``pairing`` option). The RAE builds the views once per batch, feeds view 1 to the
       autoencoder (it becomes the reconstruction target) and exposes view 2 as ``Step.view2``.
@@ -79,6 +83,7 @@ class Regularizer(nn.Module):
 
     name: ClassVar[str] = ""
     uses_views: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, Option]] = {}
 
     def bottleneck(self, feats: Tensor, z: Tensor, *,
                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:

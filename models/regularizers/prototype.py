@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.regularizers.base import Regularizer, Step
+from models.regularizers.options import Option
 
 
 def squared_distances(a: Tensor, b: Tensor) -> Tensor:
@@ -23,11 +24,13 @@ class Prototype(Regularizer):
     """
 
     name = "prototype"
+    options = {
+        "projection_size": Option(128, ge=1, doc="width of the projector's hidden and output layers"),
+        "mask_same_class": Option(False, doc="leave same-class items out of each row's negatives (SPEC part 0)"),
+    }
 
-    def __init__(self, *, latent_size: int, projection_size: int = 128, mask_same_class: bool = False):
+    def __init__(self, *, latent_size: int, projection_size: int, mask_same_class: bool):
         super().__init__()
-        if not isinstance(mask_same_class, bool):
-            raise ValueError(f"prototype option mask_same_class must be a bool, got {mask_same_class!r}")
         self.mask_same_class = mask_same_class
         self.projector = nn.Sequential(
             nn.Linear(latent_size, projection_size, bias=False), nn.BatchNorm1d(projection_size),

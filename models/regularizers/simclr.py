@@ -7,11 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.regularizers.base import Regularizer, Step, check_pairing
+from models.regularizers.base import PAIRING, Regularizer, Step
+from models.regularizers.options import Option
 
 
 def nt_xent(z1: Tensor, z2: Tensor, tau: float) -> Tensor:
-    """NT-Xent over the 2B latents: each one's positive is its other view, the 2B - 2 others are negatives.
+    """SimCLR's NT-Xent (Chen et al. 2020, eq. 1) over the 2B vectors of two (B, D) views: each one's positive is
+    its other view, the 2B - 2 others are negatives; averaged over all 2B. The one NT-Xent of the project: the
+    SimCLR regularizer and the originality critic (evaluation/critic_training.py) both train with it.
 
     A matmul of L2-normalized vectors; LM's broadcast F.cosine_similarity on (2B, 2B, L) gives the same number
     about 200x slower on CPU (notes/reference_speed.md).
@@ -33,16 +36,15 @@ class SimCLR(Regularizer):
 
     name = "simclr"
     uses_views = True
+    options = {
+        "tau": Option(0.5, gt=0, doc="NT-Xent temperature"),
+        "momentum": Option(0.99, ge=0, le=1, doc="EMA rate m of the momentum encoder (1: frozen at init)"),
+        "pairing": PAIRING,
+    }
 
-    def __init__(self, *, encoder: nn.Module, tau: float = 0.5, momentum: float = 0.99,
-                 pairing: str = "augmentation"):
+    def __init__(self, *, encoder: nn.Module, tau: float, momentum: float, pairing: str):
         super().__init__()
-        if not tau > 0:
-            raise ValueError(f"simclr option tau={tau} must be > 0")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"simclr option momentum={momentum} must be in [0, 1]")
-        self.tau, self.momentum = float(tau), float(momentum)
-        self.pairing = check_pairing("simclr", pairing)
+        self.tau, self.momentum, self.pairing = tau, momentum, pairing
         self.target = copy.deepcopy(encoder).requires_grad_(False)
 
     def loss(self, step: Step) -> Tensor:

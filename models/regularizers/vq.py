@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.regularizers.base import Regularizer
+from models.regularizers.options import Option
 
 
 class VQ(Regularizer):
@@ -16,16 +17,17 @@ class VQ(Regularizer):
     """
 
     name = "vq"
+    options = {
+        "n_codes": Option(512, ge=2, doc="codebook size"),
+        "word_size": Option(4, ge=1, doc="latent dimensions per quantized word (must divide the latent size)"),
+        "beta": Option(2.5, ge=0, doc="weight of the codebook term"),
+    }
 
-    def __init__(self, *, latent_size: int, n_codes: int = 512, word_size: int = 4, beta: float = 2.5):
+    def __init__(self, *, latent_size: int, n_codes: int, word_size: int, beta: float):
         super().__init__()
-        if word_size < 1 or latent_size % word_size:
+        if latent_size % word_size:
             raise ValueError(f"vq option word_size={word_size} must divide latent_size={latent_size}")
-        if n_codes < 2:
-            raise ValueError(f"vq option n_codes={n_codes} must be >= 2")
-        if not beta >= 0:
-            raise ValueError(f"vq option beta={beta} must be >= 0")
-        self.word_size, self.beta = word_size, float(beta)
+        self.word_size, self.beta = word_size, beta
         self.codebook = nn.Parameter(torch.empty(n_codes, word_size).uniform_(-1 / n_codes, 1 / n_codes))
 
     def indices(self, z: Tensor) -> Tensor:

@@ -53,11 +53,66 @@ def test_int_is_accepted_for_float_and_saved_config_round_trips():
     assert config_from_dict(cfg.to_dict()) == cfg
 
 
-def test_regularizer_names_match_the_registry():
-    from models.config import REGULARIZERS
+def test_names_are_the_registries():
+    import models.config
+    from models.data import load
+    from models.diffusion import samplers
     from models.regularizers import REGISTRY
 
-    assert set(REGULARIZERS) == set(REGISTRY)
+    for name in REGISTRY:  # every registered regularizer is a valid setting, and the error lists exactly them
+        assert build_config({"rae": {"regularizers": {name: 1.0}}}).rae.active == {name: 1.0}
+    with pytest.raises(ConfigError, match=f"choose from {', '.join(REGISTRY)}$"):
+        build_config({"rae": {"regularizers": {"vae": 1.0}}})
+    assert models.config.SAMPLERS == tuple(samplers.SAMPLERS) and models.config.DATASETS is load.DATASETS
+    assert not hasattr(models.config, "REGULARIZERS")  # no second list to keep in step
+
+
+def test_validation_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, models.config as c; c.build_config({'preset': 'quick', 'rae': {'regularizers': {'barlow': 1},"
+            " 'regularizer_options': {'kl': {}}}}); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("options, key", [
+    ({"barlw": {"lam": 0.1}}, "rae.regularizer_options.barlw"),
+    ({"barlow": {"lambda": 0.1}}, "rae.regularizer_options.barlow.lambda"),
+    ({"barlow": {"lam": -0.1}}, "rae.regularizer_options.barlow.lam"),
+    ({"simclr": {"tau": 0}}, "rae.regularizer_options.simclr.tau"),
+    ({"simclr": {"pairing": "shuffle"}}, "rae.regularizer_options.simclr.pairing"),
+    ({"vq": {"n_codes": 64.0}}, "rae.regularizer_options.vq.n_codes"),
+    ({"prototype": {"mask_same_class": 1}}, "rae.regularizer_options.prototype.mask_same_class"),
+    ({"vq": 16}, "rae.regularizer_options.vq"),
+])
+def test_bad_regularizer_options_name_their_key(options, key):
+    with pytest.raises(ConfigError) as err:
+        build_config({"rae": {"regularizer_options": options}})
+    assert str(err.value).startswith(key + ":"), str(err.value)
+
+
+def test_regularizer_options_are_set_checked_and_saved():
+    cfg = build_config({"rae": {"regularizers": {"simclr": 1.0},
+                                "regularizer_options": {"simclr": {"tau": 1, "pairing": "prototype"}, "vq": {}}}})
+    assert cfg.rae.options == {"simclr": {"tau": 1, "pairing": "prototype"}, "vq": {}}
+    assert config_from_dict(cfg.to_dict()) == cfg
+    # the views are made once a batch: two view-based regularizers with different pairings are refused
+    with pytest.raises(ConfigError, match=r"^rae.regularizer_options.simclr.pairing: .*barlow: augmentation"):
+        build_config({"rae": {"regularizers": {"simclr": 1.0, "barlow": 1.0},
+                              "regularizer_options": {"simclr": {"pairing": "prototype"}}}})
+
+
+def test_old_mask_same_class_field_still_works_and_old_configs_compare_equal():
+    old = build_config({"rae": {"mask_same_class": True}})
+    assert old.rae.options == {"prototype": {"mask_same_class": True}}
+    with pytest.raises(ConfigError, match="^rae.regularizer_options.prototype.mask_same_class: also set"):
+        build_config({"rae": {"mask_same_class": True, "regularizer_options": {"prototype": {"mask_same_class": True}}}})
+    # a config saved before regularizer_options existed reads back equal to today's default
+    saved = build_config({"preset": "quick"}).to_dict()
+    del saved["rae"]["regularizer_options"]
+    assert config_from_dict(saved) == build_config({"preset": "quick"})
 
 
 def test_load_config_file_errors_name_the_file(tmp_path):

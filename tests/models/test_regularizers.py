@@ -2,20 +2,23 @@
 section 2's formula (checked against independent constructions)."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from models import regularizers
 from models.rae import RegularizedAE
 from models.regularizers.barlow import barlow_twins_loss
+from models.regularizers.base import MODEL_ARGS
 from models.regularizers.kl import kl_to_standard_normal
 from models.regularizers.prototype import squared_distances
 from models.regularizers.simclr import nt_xent
 from tests.models.test_rae import batch, omniglot  # noqa: F401  (shared real-data fixture)
 
-NAMES = ["kl", "vq", "classification", "prototype", "simclr", "barlow"]
+NAMES = list(regularizers.NAMES)  # every registered regularizer
 
 
 def train(data, weights, *, steps, width=32, latent=32, batch_size=32, lr=2e-3, seed=0):
@@ -194,3 +197,37 @@ def test_simclr_momentum_encoder_is_an_ema_of_the_online_encoder(omniglot):  # n
 def test_classification_head_has_one_logit_per_training_class():
     model = RegularizedAE(latent_size=64, weights={"classification": 1.0}, n_classes=1473)
     assert model.regularizers["classification"].classifier.out_features == 1473
+
+
+# ---- options: declared once on the class, set per regularizer ----
+
+@pytest.mark.parametrize("name", NAMES)
+def test_options_are_declared_and_are_the_constructor_keywords(name):
+    cls = regularizers.get(name)
+    keywords = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    assert set(cls.options) == set(keywords) - set(MODEL_ARGS)
+    for option, declared in cls.options.items():
+        assert inspect.signature(cls.__init__).parameters[option].default is inspect.Parameter.empty  # one default
+        assert declared.check(f"{name}.{option}", declared.default) == declared.default and declared.doc
+
+
+def test_per_regularizer_options_reach_their_modules():
+    model = RegularizedAE(latent_size=64, weights={"vq": 1, "prototype": 1, "simclr": 1, "barlow": 1},
+                          regularizer_options={"vq": {"n_codes": 32, "beta": 1}, "prototype": {"projection_size": 16},
+                                               "simclr": {"tau": 0.2, "momentum": 0.9, "pairing": "prot_aug2"},
+                                               "barlow": {"lam": 0.01, "pairing": "prot_aug2"}})
+    r = model.regularizers
+    assert r["vq"].codebook.shape == (32, 4) and r["vq"].beta == 1.0
+    assert r["prototype"].projector[0].out_features == 16 and r["prototype"].mask_same_class is False  # default
+    assert (r["simclr"].tau, r["simclr"].momentum, r["barlow"].lam) == (0.2, 0.9, 0.01)
+    assert model.pairing == "prot_aug2"
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"simclr": {"pairing": "prototype"}}, "one pairing"),  # barlow keeps the default pairing
+    ({"barlow": {"lambda": 0.1}}, r"regularizer_options\.barlow\.lambda: unknown option"),
+    ({"vq": {"n_codes": 1}}, r"regularizer_options\.vq\.n_codes: must be >= 2"),
+])
+def test_bad_per_regularizer_options_are_value_errors_naming_them(options, match):
+    with pytest.raises(ValueError, match=match):
+        RegularizedAE(latent_size=64, weights={"simclr": 1, "barlow": 1}, regularizer_options=options)

@@ -155,3 +155,22 @@ def test_train_config_for_needs_every_searched_parameter(data_dir):
     spec = make_spec(data_dir, {"regularizers": {"prototype": {"low": 0.1, "high": 10}, "barlow": {"low": 1.0, "high": 10}}})
     with pytest.raises(ValueError, match="params: missing 'w_barlow'"):
         train_config_for(spec, {"w_prototype": 1.0})
+
+
+def test_regularizer_options_are_searched_like_training_keys(data_dir):
+    tau, pairing = "rae.regularizer_options.simclr.tau", "rae.regularizer_options.barlow.pairing"
+    spec = make_spec(data_dir, {"families": {"simclr": 1.0, "barlow": 1.0},
+                                "params": {tau: {"low": 0.1, "high": 1.0}, pairing: {"choices": ["augmentation", "prototype"]}}})
+    assert spec.space.params[tau] == Range(0.1, 1.0) and spec.space.params[pairing] == Choice(("augmentation", "prototype"))
+    for p in sample(spec.space, 10):
+        cfg = train_config_for(spec, p)
+        assert cfg.rae.options == {"simclr": {"tau": p[tau]}, "barlow": {"pairing": p[pairing]}}
+    for params, match in [
+        ({tau: {"low": 0.0, "high": 1.0}}, rf"search.params.{tau}: value 0.0 is not a valid training setting"),
+        ({pairing: {"choices": ["shuffle"]}}, rf"search.params.{pairing}: value 'shuffle' is not a valid"),
+        ({pairing: {"low": 0, "high": 1}}, rf"search.params.{pairing}: a str setting has no range"),
+        ({"rae.regularizer_options.simclr.temperature": [0.1]}, "simclr has no option temperature"),
+        ({"rae.regularizer_options.simclr": [0.1]}, "expected rae.regularizer_options.<regularizer>.<option>"),
+    ]:
+        with pytest.raises(SweepError, match=match):
+            make_spec(data_dir, {"families": {"simclr": 1.0, "none": {}}, "params": params})
