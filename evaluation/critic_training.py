@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from evaluation.networks import WIDTHS, ProtoCritic, SimCLRCritic
 from evaluation.preprocess import DEFAULT_THRESHOLD, preprocess
+from models.regularizers.simclr import nt_xent  # SimCLR's NT-Xent, the one the SimCLR regularizer uses
 
 
 @dataclass(frozen=True)
@@ -172,16 +173,6 @@ def train_proto(images: torch.Tensor, labels: torch.Tensor, recipe: ProtoRecipe,
         if log and (step + 1) % 50 == 0:
             log(f"proto step {step + 1}/{recipe.steps}  loss {sum(losses[-50:]) / 50:.4f}")
     return net.to(memory_format=torch.contiguous_format).eval(), losses
-
-
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SimCLR's NT-Xent: each view's positive is the other view of its image; the 2B - 2 others are negatives."""
-    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
-    sim = z @ z.T / temperature  # (2B, 2B)
-    sim.fill_diagonal_(float("-inf"))
-    b = z1.shape[0]
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
-    return F.cross_entropy(sim, target)
 
 
 def simclr_views(images: torch.Tensor, recipe: SimCLRRecipe, threshold: float,
