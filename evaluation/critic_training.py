@@ -247,6 +247,19 @@ def plateau(losses: list[float]) -> dict:
             "relative_change": round((before - last) / max(abs(before), 1e-12), 4)}
 
 
+@torch.no_grad()
+def simclr_heldout_loss(simclr, images: torch.Tensor, recipe, threshold: float, *, batches: int = 4,
+                        seed: int = 0) -> float:
+    """Mean NT-Xent of the trained SimCLR critic on augmented held-out images (fixed seed), eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(batches):
+        idx = torch.randperm(len(images), generator=g)[: recipe.batch_size]
+        v1, v2 = simclr_views(images[idx], recipe, threshold, g)
+        losses.append(nt_xent(simclr(v1), simclr(v2), recipe.temperature).item())
+    return sum(losses) / len(losses)
+
+
 SIMCLR_RECORD = ("simclr_seconds", "simclr_cpu_seconds", "simclr_loss_first_last", "simclr_loss_curve",
                  "simclr_plateau")
 
@@ -299,7 +312,10 @@ def train_critics(imageset, recipe: CriticsRecipe, *, exclude_classes=(), log: L
                 "threads": torch.get_num_threads(), "torch": torch.__version__,
                 "train_classes": len(kept), "train_images": len(images),
                 "excluded_classes": sorted(exclude_classes)}
-    manifest = build_manifest(simclr, proto, imageset, recipe, training)
+    simclr.eval()
+    manifest = build_manifest(simclr, proto, imageset, recipe, training,
+                              simclr_loss=simclr_heldout_loss(simclr, imageset.test_images, recipe.simclr,
+                                                              recipe.threshold))
     return Critics(simclr=simclr, proto=proto, manifest=manifest)
 
 

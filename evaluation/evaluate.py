@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 
 from evaluation.metrics import (
+    N_WAY,
+    TASK_SEED,
+    TASKS_PER_CLASS,
     curve_by_originality,
     distance_to_human,
     evaluation_tasks,
@@ -18,9 +21,6 @@ from evaluation.metrics import (
 )
 
 RESULT_VERSION = 1
-TASK_SEED = 44  # LM's generate_evaluation_task seed
-N_WAY = 20
-TASKS_PER_CLASS = 100
 
 
 def _flatten(samples: torch.Tensor, labels: torch.Tensor | None, n_classes: int):

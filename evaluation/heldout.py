@@ -13,27 +13,10 @@ from datetime import datetime, timezone
 
 import torch
 
-from evaluation.metrics import evaluation_tasks, feature_normalizer, originality, per_sample_recognizability
+from evaluation.metrics import (N_WAY, TASK_SEED, evaluation_tasks, feature_normalizer, originality,
+                                per_sample_recognizability)
 from evaluation.networks import embed_in_batches
 from evaluation.preprocess import preprocess
-
-HELDOUT_SEED = 44  # the fixed task seed of LM's generate_evaluation_task
-
-
-@torch.no_grad()
-def simclr_heldout_loss(simclr, images: torch.Tensor, recipe, threshold: float, *, batches: int = 4,
-                        seed: int = 0) -> float:
-    """Mean NT-Xent of the trained SimCLR critic on augmented held-out images (fixed seed), eval mode."""
-    from evaluation.critic_training import nt_xent, simclr_views
-
-    g = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(batches):
-        idx = torch.randperm(len(images), generator=g)[: recipe.batch_size]
-        v1, v2 = simclr_views(images[idx], recipe, threshold, g)
-        losses.append(nt_xent(simclr(v1), simclr(v2), recipe.temperature).item())
-    return sum(losses) / len(losses)
-
 
 def random_support_accuracy(embeddings: torch.Tensor, labels: torch.Tensor, tasks, *, seed: int = 0) -> float:
     """20-way 1-shot accuracy when each class's support is one of its own drawings picked at random (seeded) and the
@@ -78,8 +61,9 @@ def quadrant_gradient_mass(fn, x: torch.Tensor) -> dict:
             "gradient_per_ink_max_over_min": round(max(per_ink) / min(per_ink), 4) if min(per_ink) > 0 else None}
 
 
-def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:
-    """The manifest of critics trained on `imageset` with `recipe` (see evaluation.critics for the layout)."""
+def build_manifest(simclr, proto, imageset, recipe, training: dict, *, simclr_loss: float) -> dict:
+    """The manifest of critics trained on `imageset` with `recipe` (see evaluation.critics for the layout);
+    simclr_loss: the SimCLR critic's NT-Xent on augmented test drawings (critic_training.simclr_heldout_loss)."""
     from evaluation.critics import MANIFEST_VERSION, critics_hash
 
     simclr.eval()
@@ -90,7 +74,7 @@ def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:
                                                         threshold=t))
     s = feature_normalizer(test_f)  # (SPEC part 0) once per critic, on the human reference set
     labels = imageset.test_labels
-    tasks = evaluation_tasks(len(imageset.test_exemplars), seed=HELDOUT_SEED)
+    tasks = evaluation_tasks(len(imageset.test_exemplars), seed=TASK_SEED)
     test_e = embed_in_batches(proto, preprocess(imageset.test_images, size=proto.input_size, threshold=t))
     ex_e = embed_in_batches(proto, preprocess(imageset.test_exemplars, size=proto.input_size, threshold=t))
     arch = {"simclr": simclr.arch(), "proto": proto.arch()}
@@ -99,7 +83,7 @@ def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:
         "test_images": len(imageset.test_images),
         "recognizability_20way_1shot": round(per_sample_recognizability(test_e, labels, ex_e, tasks).mean().item(), 6),
         "simclr_features_20way_1shot": round(per_sample_recognizability(test_f, labels, ex_f, tasks).mean().item(), 6),
-        "simclr_loss": round(simclr_heldout_loss(simclr, imageset.test_images, recipe.simclr, t), 4),
+        "simclr_loss": round(simclr_loss, 4),
         "simclr_loss_chance": round(math.log(2 * recipe.simclr.batch_size - 1), 4),
         "human_originality": round(originality(test_f, ex_f[labels], s).mean().item(), 6),
         "recognizability_20way_1shot_random_support": round(random_support_accuracy(test_e, labels, tasks), 6),
@@ -121,7 +105,7 @@ def build_manifest(simclr, proto, imageset, recipe, training: dict) -> dict:
         "originality": {"normalizer": s, "input_size": simclr.input_size,
                         "normalizer_source": f"{imageset.name} test drawings (human reference set), "
                                              f"{len(imageset.test_images)} images"},
-        "recognizability": {"input_size": proto.input_size, "n_way": 20, "task_seed": HELDOUT_SEED},
+        "recognizability": {"input_size": proto.input_size, "n_way": N_WAY, "task_seed": TASK_SEED},
         "arch": arch,
         "recipe": recipe.to_dict(),
         "heldout": heldout,

@@ -10,6 +10,11 @@ import torch
 
 from evaluation.distance import NORMALIZATIONS, distance_to_human  # noqa: F401  (re-exported: the one implementation)
 
+# The recognizability protocol (SPEC part 0), used by every evaluation and every critic's held-out score:
+N_WAY = 20  # 20-way 1-shot tasks, the support = the classes' exemplars
+TASKS_PER_CLASS = 100  # each class appears in this many tasks
+TASK_SEED = 44  # LM's generate_evaluation_task seed
+
 
 def feature_normalizer(features: torch.Tensor) -> float:
     """LM's s: the mean over images of the std of each feature vector (population std across its dims).
@@ -38,7 +43,8 @@ def originality(sample_features: torch.Tensor, exemplar_features: torch.Tensor, 
     return diff.pow(2).mean(dim=1).sqrt()
 
 
-def evaluation_tasks(n_classes: int, *, n_way: int = 20, tasks_per_class: int = 100, seed: int = 44) -> np.ndarray:
+def evaluation_tasks(n_classes: int, *, n_way: int = N_WAY, tasks_per_class: int = TASKS_PER_CLASS,
+                     seed: int = TASK_SEED) -> np.ndarray:
     """Fixed seeded n-way tasks in which every class appears `tasks_per_class` times (LM generate_evaluation_task).
 
     The class ids are tiled `tasks_per_class` times and cut into chunks of (n_classes // n_way) * n_way ids; any

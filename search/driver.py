@@ -331,10 +331,10 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
     progress_every_s seconds (default search.progress.EVERY_S)."""
     import ray
 
-    from search.preflight import preflight
+    from search.preflight import job_env_vars, preflight
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    embedded = address is None and not ray.is_initialized() and _job_env_vars() is None
+    embedded = address is None and not ray.is_initialized() and job_env_vars() is None
     # Before Ray starts and before the sweep directory is touched: data, critics, resources (search/preflight.py).
     preflight(spec, embedded=embedded, num_cpus=num_cpus, num_gpus=num_gpus, echo=echo)
     with driver_lock(spec.dir()):
@@ -382,33 +382,6 @@ def requeue_failed(study: optuna.Study) -> int:
     if failed:
         study.set_user_attr(RETRIED, sorted(done | {t.number for t in failed}))
     return len(failed)
-
-
-def check_root_in_job(spec) -> None:
-    """Inside a Ray job the working directory is Ray's temporary copy of the project (a new one whenever the code
-    changes, gone with the cluster): a relative root would put the sweep there, and a resubmitted job would not find
-    it. Raises SweepError (before Ray starts and before anything is written)."""
-    from search.errors import SweepError
-    from search.storage import is_remote
-
-    if _job_env_vars() is None or is_remote(spec.root) or Path(spec.root).expanduser().is_absolute():
-        return
-    raise SweepError(f"root: {spec.root!r} is relative, and this Ray job runs in a temporary copy of the project "
-                     f"({os.getcwd()}); give an absolute path that every node sees (NFS) or a bucket URI, in the "
-                     "sweep file or with --root")
-
-
-def check_critics(spec) -> None:
-    """The critics the evaluation will use exist and were trained for the sweep's dataset (raises otherwise)."""
-    from evaluation.run_eval import check_critics_match
-    from search.trial import critics_for
-
-    where = spec.evaluation.get("critics") or spec.dataset
-    try:
-        critics = critics_for(where)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"evaluation.critics: {exc}") from None
-    check_critics_match(critics, spec.dataset)
 
 
 def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo, live=False,
@@ -498,9 +471,11 @@ def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None,
     in record_dir: search/local_ray.py); returns what stops it, None when Ray was running already."""
     import ray
 
+    from search.preflight import job_env_vars
+
     if ray.is_initialized():
         return None
-    job_env = _job_env_vars()
+    job_env = job_env_vars()
     if address is None and job_env is not None:
         address = os.environ.get("RAY_ADDRESS") or "auto"  # a Ray job's entrypoint: its own cluster
     if address:
@@ -513,16 +488,6 @@ def _init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None,
     from search.local_ray import start
 
     return start(num_cpus, num_gpus, record_dir)
-
-
-def _job_env_vars() -> dict[str, str] | None:
-    """The env_vars of the Ray job this process is the entrypoint of, or None outside a job."""
-    import json
-
-    injected = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor for the entrypoint
-    if not injected:
-        return None
-    return dict((json.loads(injected).get("runtime_env") or {}).get("env_vars") or {})
 
 
 def _last_failure(error_file: str | None) -> str:

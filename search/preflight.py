@@ -17,6 +17,7 @@ Each check raises SweepError or DataError (both ValueErrors: `humanlike` prints 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Callable
 
 from search.errors import SweepError
@@ -27,13 +28,37 @@ Echo = Callable[[str], None]
 def preflight(spec, *, embedded: bool, num_cpus: int | None = None, num_gpus: int | None = None,
               echo: Echo = print) -> None:
     """Run every check; the first failure raises. `embedded`: the driver will start Ray on this machine."""
-    from search.driver import check_critics, check_root_in_job
-
     check_root_in_job(spec)
     if embedded:
         check_resources(spec, num_cpus=num_cpus, num_gpus=num_gpus)
     check_critics(spec)  # every trial would fail at its evaluation otherwise
     check_data(spec, echo=echo)
+
+
+def check_root_in_job(spec) -> None:
+    """Inside a Ray job the working directory is Ray's temporary copy of the project (a new one whenever the code
+    changes, gone with the cluster): a relative root would put the sweep there, and a resubmitted job would not find
+    it. Raises SweepError (before Ray starts and before anything is written)."""
+    from search.storage import is_remote
+
+    if job_env_vars() is None or is_remote(spec.root) or Path(spec.root).expanduser().is_absolute():
+        return
+    raise SweepError(f"root: {spec.root!r} is relative, and this Ray job runs in a temporary copy of the project "
+                     f"({os.getcwd()}); give an absolute path that every node sees (NFS) or a bucket URI, in the "
+                     "sweep file or with --root")
+
+
+def check_critics(spec) -> None:
+    """The critics the evaluation will use exist and were trained for the sweep's dataset (raises otherwise)."""
+    from evaluation.run_eval import check_critics_match
+    from search.trial import critics_for
+
+    where = spec.evaluation.get("critics") or spec.dataset
+    try:
+        critics = critics_for(where)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"evaluation.critics: {exc}") from None
+    check_critics_match(critics, spec.dataset)
 
 
 def check_data(spec, *, echo: Echo = print):
@@ -89,3 +114,13 @@ def _visible_gpus() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+def job_env_vars() -> dict[str, str] | None:
+    """The env_vars of the Ray job this process is the entrypoint of, or None outside a job."""
+    import json
+
+    injected = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor for the entrypoint
+    if not injected:
+        return None
+    return dict((json.loads(injected).get("runtime_env") or {}).get("env_vars") or {})

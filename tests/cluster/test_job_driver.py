@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 
 def test_a_relative_root_inside_a_ray_job_is_refused_before_anything_is_written(tmp_path, data_dir, critics_dir,
-                                                                               monkeypatch):
+                                                                               monkeypatch, sweep_file):
     path = sweep_file(tmp_path, data_dir, critics_dir, name="rel", root="sweeps")
     # What Ray's job supervisor gives the entrypoint's environment (the job's runtime env).
     env = {**os.environ, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {}}})}
@@ -21,7 +20,7 @@ def test_a_relative_root_inside_a_ray_job_is_refused_before_anything_is_written(
     assert "root: 'sweeps' is relative, and this Ray job runs in a temporary copy" in done.stderr
     assert not (tmp_path / "sweeps").exists()
     # Outside a job the same file is fine (checked without running it: an absolute root in a job is too).
-    from search.driver import check_root_in_job
+    from search.preflight import check_root_in_job
     from search.study import read_sweep_file
 
     spec, _ = read_sweep_file(path)
