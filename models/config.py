@@ -411,3 +411,36 @@ def _positive(key: str, value: Any, allow_none: bool = False) -> None:
 def _non_negative(key: str, value: Any) -> None:
     if not value >= 0 or (isinstance(value, float) and not math.isfinite(value)):
         raise ConfigError(f"{key}: must be >= 0, got {value!r}")
+
+
+# --- "the same run?" -----------------------------------------------------------------------------------------
+# Settings that do not define a run (threads, the device, where the data lives) may differ on resume: a run started
+# on a CPU may be continued on a GPU, a sweep resumed on another machine.
+NOT_PART_OF_A_RUN = ("threads", "device", "data.data_dir")
+
+
+def config_difference(a: TrainConfig, b: TrainConfig) -> str | None:
+    """The first setting in which b is another run than a, as 'key: <a's value> before, <b's value> now'; None when
+    both define the same run (NOT_PART_OF_A_RUN ignored). Resuming a run directory and a sweep both use it."""
+    return _first_difference(_run_defining(a), _run_defining(b))
+
+
+def _run_defining(cfg: TrainConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    for dotted in NOT_PART_OF_A_RUN:
+        *parents, leaf = dotted.split(".")
+        node = d
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(leaf, None)
+    return d
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if a == b else f"{prefix.rstrip('.')}: {a!r} before, {b!r} now"

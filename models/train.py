@@ -13,7 +13,6 @@ the same kind of device).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from models.atomic import atomic_write_text
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.config import ConfigError, TrainConfig, config_from_dict
+from models.config import ConfigError, TrainConfig, config_difference, config_from_dict
 from models.device import cpu_threads
 from models.schedules import make_scheduler
 from models.data import ImageSet, to_float
@@ -64,36 +63,14 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_dir / "config.yaml"
-    wanted = _comparable(cfg.to_dict())
     if saved.exists():
-        previous = _comparable(config_from_dict(yaml.safe_load(saved.read_text())).to_dict())
-        diff = _first_difference(previous, wanted)
+        diff = config_difference(config_from_dict(yaml.safe_load(saved.read_text())), cfg)
         if diff:
             raise ConfigError(
                 f"{run_dir} holds a run with another config ({diff}); use a new --out directory to train this one"
             )
     else:
         atomic_write_text(saved, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    """Settings that are not part of the run's definition (threads, the device, where the data lives) may differ on
-    resume: a run started on a CPU may be continued on a GPU."""
-    d = json.loads(json.dumps(d))
-    d.pop("threads", None)
-    d.pop("device", None)
-    d["data"].pop("data_dir", None)
-    return d
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return None if a == b else f"{prefix.rstrip('.')}: {a!r} before, {b!r} now"
 
 
 def build_ae(cfg: TrainConfig, n_classes: int):

@@ -330,10 +330,9 @@ def check_saved_spec(spec) -> None:
 
 
 def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
-    from models.config import build_config
-    from models.train import _comparable, _first_difference
+    from models.config import build_config, config_difference
 
-    return _first_difference(_comparable(build_config(a).to_dict()), _comparable(build_config(b).to_dict()))
+    return config_difference(build_config(a), build_config(b))
 
 
 def save_spec(spec, raw: Mapping[str, Any]) -> None:

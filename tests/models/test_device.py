@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from models.checkpoint import load_checkpoint, on_cpu
-from models.config import ConfigError, build_config
-from models.data import load_dataset
+from models.config import ConfigError, build_config, config_difference
 from models.device import resolve_device
 from models.run import load_run
-from models.train import _comparable, _first_difference, train_run
+from models.train import train_run
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -24,11 +23,6 @@ TINY = {
     "ldm": {"epochs": 2, "batch_size": 32, "width": 16, "timesteps": 50},
     "sample": {"sampler": "ddpm", "steps": None, "grid_classes": 2, "grid_samples": 2},
 }
-
-
-@pytest.fixture(scope="module")
-def omniglot(data_dir):
-    return load_dataset("omniglot", data_dir=data_dir)
 
 
 def _tensors(run_dir):
@@ -87,7 +81,8 @@ def test_cuda_without_a_gpu_is_refused_before_the_run_directory_exists(tmp_path,
 
 def test_the_device_is_not_part_of_what_makes_another_config():
     a, b = build_config({**TINY, "device": "cpu"}), build_config({**TINY, "device": "cuda:1"})
-    assert _first_difference(_comparable(a.to_dict()), _comparable(b.to_dict())) is None
+    assert config_difference(a, b) is None
+    assert config_difference(a, build_config({**TINY, "seed": 7})).startswith("seed: ")
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------
