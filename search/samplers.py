@@ -32,11 +32,6 @@ from search.space import Choice, Range, grid_points, searched
 GRID_ATTR = "humanlike:grid_point"  # trial system attribute: index of the grid point the trial runs
 
 
-def n_grid_points(spec) -> int | None:
-    """How many configurations sampler grid enumerates (None for the other samplers)."""
-    return len(grid_points(spec.space)) if spec.sampler.name == "grid" else None
-
-
 def _startup(s) -> dict[str, int]:
     return {} if s.n_startup_trials is None else {"n_startup_trials": s.n_startup_trials}
 
@@ -160,9 +155,3 @@ class GridPointsSampler(optuna.samplers.BaseSampler):
         if index is None or param_name not in self._points[index]:
             return self._fallback.sample_independent(study, trial, param_name, param_distribution)
         return self._points[index][param_name]
-
-
-def grid_remaining(study, spec) -> int:
-    """Grid points that no trial of `study` has claimed yet."""
-    claimed = {t.system_attrs[GRID_ATTR] for t in study.get_trials(deepcopy=False) if GRID_ATTR in t.system_attrs}
-    return len(grid_points(spec.space)) - len(claimed)

@@ -509,8 +509,3 @@ def evaluation_for(spec, params: Mapping[str, Any]) -> dict[str, Any]:
         if target.startswith("evaluation."):
             out[target[len("evaluation."):]] = _value_of(params, name, dim)
     return out
-
-
-def setting_label(spec, params: Mapping[str, Any]) -> str:
-    """The regularizer setting of a trial for figures and tables: 'none', 'prototype', 'barlow+prototype'."""
-    return "+".join(train_config_for(spec, params).rae.active) or "none"
