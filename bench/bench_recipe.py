@@ -73,9 +73,9 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
 
 
 def merged(overrides: dict) -> dict:
-    from models.config import _deep_merge
+    from models.config import merge
 
-    return _deep_merge(FIXED, overrides)
+    return merge(FIXED, overrides)
 
 
 def run_variant(name: str, out: Path, data, evaluation: dict, log, critics) -> dict:

@@ -242,7 +242,7 @@ def build_config(raw: Mapping[str, Any] | None = None) -> TrainConfig:
     preset = raw.get("preset")
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    merged = _deep_merge(PRESETS[preset] if preset else {}, raw)
+    merged = merge(PRESETS[preset] if preset else {}, raw)
     config = _from_mapping(TrainConfig, merged, prefix="")
     config.check()
     return config
@@ -264,11 +264,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
+        set_dotted(raw, dotted, value)
     try:
         return build_config(raw)
     except ConfigError as exc:
@@ -285,14 +281,28 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 # --- validation helpers ---------------------------------------------------------------------------------------
 
 
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`, section by section (how a config applies to its preset); a regularizers
+    mapping is replaced whole (the preset's weights are not mixed into the config's)."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key != "regularizers":
-            out[key] = _deep_merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """raw['a']['b']['c'] = value for dotted 'a.b.c', creating (or replacing non-mapping) parents: the one way a
+    command-line or searched override lands in a config or sweep mapping."""
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[leaf] = value
 
 
 def _from_mapping(cls: type, raw: Any, prefix: str) -> Any:

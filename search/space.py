@@ -50,6 +50,7 @@ from typing import Any, Mapping
 
 from models import regularizers  # the registry: read regularizers.NAMES where it is used (entries may be added)
 from models.diffusion.samplers import NAMES as DIFFUSION_SAMPLERS
+from models.config import set_dotted
 from search.errors import SweepError
 
 MODES = ("weights", "family")
@@ -317,16 +318,6 @@ def _values_of(dim: Dim) -> list[Any]:
     return list(dim.choices) if isinstance(dim, Choice) else [dim.value]
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    node = raw
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[leaf] = value
-
-
 def _get_dotted(raw: Mapping[str, Any], dotted: str) -> Any:
     node: Any = raw
     for part in dotted.split("."):
@@ -345,7 +336,7 @@ def _check_train_values(key: str, target: str, dim: Dim, train: Mapping[str, Any
         raise SweepError(f"{key}: also set in train.{dotted}; set it in one place")
     for v in _values_of(dim):
         raw = copy.deepcopy(dict(train))
-        _set_dotted(raw, dotted, v)
+        set_dotted(raw, dotted, v)
         try:
             build_config(raw)
         except ConfigError as exc:
@@ -491,13 +482,13 @@ def train_config_for(spec, params: Mapping[str, Any]):
     raw = copy.deepcopy(spec.train)
     regs = dict(((raw.get("rae") or {}).get("regularizers")) or {})
     regs.update(regularizer_weights(spec.space, params))
-    _set_dotted(raw, "rae.regularizers", regs)
+    set_dotted(raw, "rae.regularizers", regs)
     for name, dim in spec.space.params.items():
         target, value = param_target(name), _value_of(params, name, dim)
         if target.startswith("train."):
-            _set_dotted(raw, target[len("train."):], value)
+            set_dotted(raw, target[len("train."):], value)
         elif target == "evaluation.guidance":  # the run's sample grid shows what is evaluated
-            _set_dotted(raw, "sample.guidance", value)
+            set_dotted(raw, "sample.guidance", value)
     return build_config(raw)
 
 

@@ -208,14 +208,10 @@ def load_sweep(path: str | Path, *, overrides: Mapping[str, Any] | None = None) 
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    from models.config import set_dotted
+
     for dotted, value in overrides.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
+        set_dotted(raw, dotted, value)
 
 
 def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> SweepSpec:

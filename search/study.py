@@ -274,14 +274,10 @@ def read_sweep_file(path: str | Path, overrides: Mapping[str, Any] | None = None
 
     raw = copy.deepcopy(load_yaml(as_path(path).read_text()) or {})
     raw.setdefault("name", as_path(path).stem)
+    from models.config import set_dotted
+
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
+        set_dotted(raw, dotted, value)
     return spec, raw
 
 
