@@ -158,20 +158,15 @@ def train_proto(images: torch.Tensor, labels: torch.Tensor, recipe: ProtoRecipe,
     net = net.to(memory_format=torch.channels_last)  # measured 1.5x faster on one CPU thread
     weight = torch.nn.Parameter(torch.randn(n_classes, net.metric.out_features) * 0.01)  # (C, 128) class directions
     opt, sched = _optimizer([*net.parameters(), weight], recipe.lr, recipe.weight_decay, recipe.warmup, recipe.steps)
-    losses = []
-    for step in range(recipe.steps):
+
+    def step_loss() -> torch.Tensor:
         idx = torch.randint(0, len(images), (recipe.batch_size,), generator=g)
         x = drawing_views(images[idx], recipe.views, size=recipe.input_size, threshold=threshold, generator=g)
         emb = net(x.contiguous(memory_format=torch.channels_last))  # (B, 128), unit norm
         logits = recipe.logit_scale * emb @ F.normalize(weight, dim=1).T  # (B, C)
-        loss = F.cross_entropy(logits, labels[idx], label_smoothing=recipe.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if log and (step + 1) % 50 == 0:
-            log(f"proto step {step + 1}/{recipe.steps}  loss {sum(losses[-50:]) / 50:.4f}")
+        return F.cross_entropy(logits, labels[idx], label_smoothing=recipe.label_smoothing)
+
+    losses = _optimize(step_loss, opt, sched, recipe.steps, "proto", log)
     return net.to(memory_format=torch.contiguous_format).eval(), losses
 
 
@@ -193,20 +188,30 @@ def train_simclr(images: torch.Tensor, recipe: SimCLRRecipe, *, threshold: float
     net = SimCLRCritic(input_size=recipe.input_size, widths=recipe.widths).train()
     net = net.to(memory_format=torch.channels_last)
     opt, sched = _optimizer(net.parameters(), recipe.lr, recipe.weight_decay, recipe.warmup, recipe.steps)
-    losses = []
-    for step in range(recipe.steps):
+
+    def step_loss() -> torch.Tensor:
         idx = torch.randperm(len(images), generator=g)[: recipe.batch_size]  # distinct images: no false negatives
         v1, v2 = simclr_views(images[idx], recipe, threshold, g)
         z = net(torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last))  # both views share BN stats
-        loss = nt_xent(z[: len(idx)], z[len(idx):], recipe.temperature)
+        return nt_xent(z[: len(idx)], z[len(idx):], recipe.temperature)
+
+    losses = _optimize(step_loss, opt, sched, recipe.steps, "simclr", log)
+    return net.to(memory_format=torch.contiguous_format).eval(), losses
+
+
+def _optimize(step_loss: Callable[[], torch.Tensor], opt, sched, steps: int, name: str, log: Log | None) -> list[float]:
+    """`steps` optimizer steps on step_loss() (a fresh batch each call); the loss of every step, logged every 50."""
+    losses = []
+    for step in range(steps):
+        loss = step_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
         if log and (step + 1) % 50 == 0:
-            log(f"simclr step {step + 1}/{recipe.steps}  loss {sum(losses[-50:]) / 50:.4f}")
-    return net.to(memory_format=torch.contiguous_format).eval(), losses
+            log(f"{name} step {step + 1}/{steps}  loss {sum(losses[-50:]) / 50:.4f}")
+    return losses
 
 
 def timed(fn, *args, **kwargs):
