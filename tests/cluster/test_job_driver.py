@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 
-
 def test_a_relative_root_inside_a_ray_job_is_refused_before_anything_is_written(tmp_path, data_dir, critics_dir,
                                                                                monkeypatch, sweep_file):
     path = sweep_file(tmp_path, data_dir, critics_dir, name="rel", root="sweeps")

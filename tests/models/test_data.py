@@ -25,11 +25,6 @@ STROKES = Path("quickdraw_quickdrawjs") / "strokes_first25_simplified"
 
 
 @pytest.fixture(scope="module")
-def omniglot(data_dir) -> ImageSet:
-    return load_dataset("omniglot", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
 def quickdraw(data_dir) -> ImageSet:
     return load_dataset("quickdraw", data_dir=data_dir)
 

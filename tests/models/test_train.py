@@ -12,7 +12,6 @@ import torch
 
 from models.checkpoint import load_checkpoint
 from models.config import ConfigError, build_config
-from models.data import load_dataset
 from models.run import load_run
 from models.train import train_run
 
@@ -23,11 +22,6 @@ TINY = {
     "ldm": {"epochs": 2, "batch_size": 32},
     "sample": {"sampler": "ddim", "steps": 5, "grid_classes": 3, "grid_samples": 2},
 }
-
-
-@pytest.fixture(scope="module")
-def omniglot(data_dir):
-    return load_dataset("omniglot", data_dir=data_dir)
 
 
 def _weights(run_dir):
