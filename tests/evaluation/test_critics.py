@@ -135,6 +135,28 @@ def test_shipped_recognizability_critic_reaches_97_percent(critics):
     assert critics.manifest["heldout"]["recognizability_20way_1shot"] >= 0.97
 
 
+def test_shipped_quickdraw_critics_load_and_reproduce_their_scores(quickdraw):
+    """Issue 11: critics for the project's QuickDraw set ship, so a QuickDraw sweep runs from a fresh clone; their
+    held-out scores (69 test categories never seen in training) are reproducible from the weights."""
+    c = load_critics("quickdraw")
+    m = c.manifest
+    assert m["dataset"] == "quickdraw" and m["threshold"] == 0.3 and m["data_fingerprint"] == quickdraw.fingerprint()
+    assert c.simclr.input_size == 48 and c.proto.input_size == 48
+    assert m["heldout"]["test_classes"] == len(quickdraw.test_exemplars) == 69
+    assert m["training"]["train_classes"] == len(quickdraw.train_classes) == 276
+    tasks = evaluation_tasks(69, seed=44)
+    acc = per_sample_recognizability(c.embeddings(quickdraw.test_images), quickdraw.test_labels,
+                                     c.embeddings(quickdraw.test_exemplars), tasks).mean().item()
+    assert acc == pytest.approx(m["heldout"]["recognizability_20way_1shot"], abs=1e-6)
+    assert acc > 5 * (1 / 20)  # far above chance, far below Omniglot's (see the expected failure below)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11's >= 90% on QuickDraw is missed: measured 43.3% with the Omniglot "
+                   "recipe on whole Quick, Draw! categories (100 drawings each); see docs/critics.md")
+def test_shipped_quickdraw_recognizability_critic_reaches_90_percent():
+    assert load_critics("quickdraw").manifest["heldout"]["recognizability_20way_1shot"] >= 0.90
+
+
 def test_first_critics_still_load_under_their_hash(omniglot):
     old = load_critics("omniglot-v1")
     assert old.hash == V1_HASH and old.manifest["schema_version"] == 1 and old.proto.input_size == 28

@@ -25,11 +25,6 @@ STROKES = Path("quickdraw_quickdrawjs") / "strokes_first25_simplified"
 
 
 @pytest.fixture(scope="module")
-def quickdraw(data_dir) -> ImageSet:
-    return load_dataset("quickdraw", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
 def qdjs(data_dir) -> dict[str, np.ndarray]:
     with np.load(data_dir / QDJS) as f:
         return dict(zip(f["categories"].tolist(), f["images"]))
