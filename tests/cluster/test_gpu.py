@@ -11,7 +11,6 @@ from search.gpu import is_out_of_memory, mentions_out_of_memory, placement
 from search.results import trial_path
 from search.study import read_sweep_file
 from search.trial import run_trial, trial_config
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 
 def test_out_of_memory_errors_are_told_apart_from_other_failures():
@@ -28,7 +27,7 @@ def test_placement_outside_ray_is_the_host_only():
 
 
 def test_a_trial_out_of_gpu_memory_is_raised_for_a_retry_that_continues_from_its_checkpoint(
-        tmp_path, data_dir, critics_dir):
+        tmp_path, data_dir, critics_dir, sweep_file):
     spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir))
     config = trial_config(spec, raw, 0, {"w_prototype": 1.0}, threads=1)
     stages: list[str] = []

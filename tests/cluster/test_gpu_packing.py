@@ -9,7 +9,6 @@ import pytest
 from search.driver import run_sweep
 from search.results import read_results
 from search.study import read_sweep_file
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def _max_overlap(rows: pd.DataFrame) -> int:
     return most
 
 
-def _sweep(tmp_path, data_dir, critics, name: str, gpu: float, n: int):
+def _sweep(sweep_file, tmp_path, data_dir, critics, name: str, gpu: float, n: int):
     weights = [0.5, 1.0, 2.0, 4.0][:n]
     path = sweep_file(tmp_path, data_dir, critics, name=name, n_trials=n, max_concurrent=8,
                       search={"regularizers": {"prototype": {"choices": weights}}}, sampler={"name": "grid"},
@@ -45,9 +44,9 @@ def _sweep(tmp_path, data_dir, critics, name: str, gpu: float, n: int):
 
 @pytest.mark.slow
 def test_quarter_gpu_trials_run_four_at_a_time_and_half_gpu_trials_two(one_logical_gpu, tmp_path, data_dir,
-                                                                      critics_dir):
-    quarter = _sweep(tmp_path, data_dir, critics_dir, "quarter", 0.25, 4)
+                                                                      critics_dir, sweep_file):
+    quarter = _sweep(sweep_file, tmp_path, data_dir, critics_dir, "quarter", 0.25, 4)
     assert _max_overlap(quarter) == 4  # all four at once: 4 x 0.25 of the one GPU (and 4 x 0.25 CPU of 2)
     assert quarter["started_at"].max() < quarter["finished_at"].min()
-    half = _sweep(tmp_path, data_dir, critics_dir, "half", 0.5, 3)
+    half = _sweep(sweep_file, tmp_path, data_dir, critics_dir, "half", 0.5, 3)
     assert _max_overlap(half) == 2  # the GPU, not the CPUs (3 x 0.25 would fit), keeps the third one waiting

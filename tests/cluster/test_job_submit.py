@@ -15,8 +15,6 @@ from optuna.trial import TrialState
 
 from search.results import read_results
 from search.study import check_agreement, load_study, read_sweep_file
-from tests.cluster.ray_nodes import RAY, LoopbackCluster
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -25,30 +23,22 @@ RUNTIME_ENV = {"env_vars": {"RAY_JOB_STOP_SIGNAL": "SIGTERM", "RAY_JOB_STOP_WAIT
                             "OMP_WAIT_POLICY": "PASSIVE"}}
 
 
-@pytest.fixture
-def head():
-    c = LoopbackCluster()
-    try:
-        c.start_head(num_cpus=1, dashboard=True)
-        yield c
-    finally:
-        c.stop()
-
-
-def _job(cluster: LoopbackCluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _job(cluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`ray job ARGS` against the `head` fixture's jobs API."""
     command, *rest = args  # the address before the arguments: everything after `--` is the entrypoint
-    return subprocess.run([str(RAY), "job", command, f"--address=http://127.0.0.1:{cluster.dashboard_port}", *rest],
-                          env=cluster.env, capture_output=True, text=True, timeout=timeout)
+    address = f"--address=http://127.0.0.1:{cluster.dashboard_port}"
+    return subprocess.run([str(cluster.ray), "job", command, address, *rest], env=cluster.env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
-def _submit(cluster: LoopbackCluster, job_id: str, sweep: Path) -> None:
+def _submit(cluster, job_id: str, sweep: Path) -> None:
     done = _job(cluster, "submit", f"--submission-id={job_id}", f"--working-dir={REPO}",
                 f"--runtime-env-json={json.dumps(RUNTIME_ENV)}", "--no-wait", "--",
                 str(PYTHON), "-m", "search.cli", "sweep", "run", str(sweep))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _status(cluster: LoopbackCluster, job_id: str) -> str:
+def _status(cluster, job_id: str) -> str:
     """SUCCEEDED, STOPPED, FAILED, RUNNING or PENDING, from the words `ray job status` prints."""
     out = _job(cluster, "status", job_id).stdout
     words = {"' succeeded": "SUCCEEDED", "' was stopped": "STOPPED", "' failed": "FAILED",
@@ -69,7 +59,7 @@ def _wait_status(cluster, job_id: str, states: set[str], timeout: float) -> str:
 
 @pytest.mark.slow
 def test_a_sweep_job_stopped_mid_trial_and_submitted_again_finishes_every_trial_once(head, tmp_path, data_dir,
-                                                                                      critics_dir):
+                                                                                      critics_dir, sweep_file):
     # Nothing of the head's HTTP side listens on all interfaces: the dashboard (jobs API) is on loopback only.
     dash = [c.laddr.ip for p in head.processes() for c in _listening(p) if c.laddr.port == head.dashboard_port]
     assert dash and set(dash) == {"127.0.0.1"}, dash

@@ -12,22 +12,9 @@ from optuna.trial import TrialState
 
 from search.results import read_results
 from search.study import check_agreement, load_study, read_sweep_file
-from tests.cluster.ray_nodes import LoopbackCluster
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".venv" / "bin" / "python"
-
-
-@pytest.fixture
-def cluster():
-    c = LoopbackCluster()
-    try:
-        c.start_head(num_cpus=1)
-        c.add_node(num_cpus=1, resources={"worker_node": 1})
-        yield c
-    finally:
-        c.stop()  # exactly this cluster's processes, even when the test failed
 
 
 def _running_trial(raylet, sweep_dir: Path) -> int | None:
@@ -43,7 +30,8 @@ def _running_trial(raylet, sweep_dir: Path) -> int | None:
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_on_both_nodes_and_survives_the_death_of_one(cluster, tmp_path, data_dir, critics_dir):
+def test_a_sweep_runs_on_both_nodes_and_survives_the_death_of_one(cluster, tmp_path, data_dir, critics_dir,
+                                                                  sweep_file):
     path = sweep_file(tmp_path, data_dir, critics_dir, name="two_nodes", n_trials=4, max_concurrent=2,
                       search={"regularizers": {"prototype": {"choices": [0.5, 1.0, 2.0, 4.0]}}},
                       sampler={"name": "grid"}, resources={"cpu": 1})
