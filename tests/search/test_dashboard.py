@@ -19,14 +19,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # a real sweep on Ray (about a minute here)
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(tmp_path_factory, data_dir, critics_dir) -> Path:
+def finished_sweep(tmp_path_factory, data_dir, critics_dir, sweep_file) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
     path = sweep_file(tmp, data_dir, critics_dir, name="done", n_trials=2, max_concurrent=2)
     out = subprocess.run([sys.executable, "-m", "search.cli", "sweep", "run", str(path)], cwd=REPO,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -19,7 +17,6 @@ from search.driver import run_sweep
 from search.study import read_sweep_file
 from search.results import read_results, write_trial_row
 from search.study import check_agreement, load_study, open_study, settle_stale
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +32,7 @@ def local_ray():
 
 
 @pytest.fixture(scope="module")
-def small_sweep(local_ray, tmp_path_factory, data_dir, critics_dir):
+def small_sweep(local_ray, tmp_path_factory, data_dir, critics_dir, sweep_file):
     """Two trials at once on local Ray: the grid's first weight trains and evaluates, the second (1e38) makes
     the RAE loss infinite at its first step (TrainingDiverged) and must become a FAIL without stopping the sweep.
     Objective pareto: the study has two objectives (the pruning test below covers the single one)."""
@@ -88,11 +85,6 @@ def _hashes(directory: Path) -> dict[str, str]:
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.cli", "sweep", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
-
-
 BAD = {
     "malformed.yaml": ("name: x\nsearch: [unclosed\n", "not valid YAML"),
     "unknown_regularizer": ({"search": {"regularizers": {"protoype": {"choices": [0.1, 1.0]}}}},
@@ -108,7 +100,7 @@ BAD = {
 
 
 def test_bad_sweep_files_exit_2_before_ray_and_leave_the_sweep_untouched(small_sweep, tmp_path, data_dir,
-                                                                         critics_dir):
+                                                                         critics_dir, sweep_file, sweep_cli):
     spec, _, _, _ = small_sweep
     before = _hashes(spec.dir())
     for label, (change, message) in BAD.items():
@@ -119,7 +111,7 @@ def test_bad_sweep_files_exit_2_before_ray_and_leave_the_sweep_untouched(small_s
             top = {"search": {"regularizers": {"prototype": {"choices": [1.0, 1.0e38]}}}, "sampler": {"name": "grid"},
                    "resources": {"cpu": 1, "gpu": 0.5}, "objective": "pareto", "root": spec.root, **change}
             path = sweep_file(tmp_path / label, data_dir, critics_dir, name="small", **top)
-        done = _cli("run", str(path), cwd=tmp_path)
+        done = sweep_cli("run", str(path), cwd=tmp_path)
         assert done.returncode == 2, (label, done.stdout, done.stderr)
         assert message in done.stderr, (label, done.stderr)
         assert "Started a local Ray instance" not in done.stderr + done.stdout, label
@@ -127,7 +119,8 @@ def test_bad_sweep_files_exit_2_before_ray_and_leave_the_sweep_untouched(small_s
 
 
 @pytest.mark.slow  # a second Ray sweep: about 45 s on a busy 2-core machine
-def test_a_trial_stopped_by_the_pruner_is_pruned_with_its_last_value(local_ray, tmp_path, data_dir, critics_dir):
+def test_a_trial_stopped_by_the_pruner_is_pruned_with_its_last_value(local_ray, tmp_path, data_dir, critics_dir,
+                                                                       sweep_file):
     # One at a time: trial 0 (learning rate 1e-2) completes; trial 1 (1e-12) leaves its RAE at initialization, so
     # its held-out reconstruction error after the RAE stage (step 0) is far above trial 0's (about 559 vs 154
     # here) and the median pruner stops it before the LDM stage.
@@ -154,7 +147,7 @@ def test_a_trial_stopped_by_the_pruner_is_pruned_with_its_last_value(local_ray, 
     assert (run / "rae.pt").is_file() and not (run / "ldm.pt").exists()  # stopped before the LDM stage
 
 
-def test_stale_running_trials_are_settled_from_their_rows_or_run_again(tmp_path, data_dir, critics_dir):
+def test_stale_running_trials_are_settled_from_their_rows_or_run_again(tmp_path, data_dir, critics_dir, sweep_file):
     """What a driver killed at any moment leaves behind, built with the real study and store (no Ray)."""
     from search.space import suggest
 
@@ -187,7 +180,7 @@ def test_stale_running_trials_are_settled_from_their_rows_or_run_again(tmp_path,
                                                   "trial 9: has a result row but is not in the study"]
 
 
-def test_a_restarted_driver_does_not_replay_the_first_proposals(tmp_path, data_dir, critics_dir):
+def test_a_restarted_driver_does_not_replay_the_first_proposals(tmp_path, data_dir, critics_dir, sweep_file):
     from search.space import suggest
 
     spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, n_trials=4))
@@ -197,7 +190,7 @@ def test_a_restarted_driver_does_not_replay_the_first_proposals(tmp_path, data_d
     assert a != b
 
 
-def test_one_driver_per_sweep_and_a_torn_journal_line_is_repaired(tmp_path, data_dir, critics_dir):
+def test_one_driver_per_sweep_and_a_torn_journal_line_is_repaired(tmp_path, data_dir, critics_dir, sweep_file):
     from search.errors import SweepError
     from search.study import JOURNAL, driver_lock
 
@@ -215,7 +208,7 @@ def test_one_driver_per_sweep_and_a_torn_journal_line_is_repaired(tmp_path, data
     assert [t.value for t in load_study(spec).trials] == [1.0, 2.0]
 
 
-def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, data_dir, critics_dir):
+def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, data_dir, critics_dir, sweep_file):
     from search.space import suggest
     from search.study import enqueue_warm_start
 
@@ -229,7 +222,7 @@ def test_warm_start_configurations_are_enqueued_once_and_asked_first(tmp_path, d
 
 
 def test_the_initial_design_is_enqueued_once_into_the_journal_and_a_warm_start_replaces_it(tmp_path, data_dir,
-                                                                                            critics_dir):
+                                                                                            critics_dir, sweep_file):
     from search.samplers import initial_design
     from search.space import suggest
     from search.study import enqueue_initial_design
@@ -250,7 +243,7 @@ def test_the_initial_design_is_enqueued_once_into_the_journal_and_a_warm_start_r
 
 
 @pytest.mark.slow  # a third Ray sweep: about 35 s on a busy 2-core machine
-def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path, data_dir, critics_dir):
+def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path, data_dir, critics_dir, sweep_file):
     # Every configuration diverges at the first step (a fixed prototype weight of 1e38): after three identical
     # failures the driver stops instead of spending the whole budget on them.
     path = sweep_file(tmp_path, data_dir, critics_dir, name="broken", n_trials=6, max_concurrent=1,
@@ -265,7 +258,7 @@ def test_trials_all_failing_the_same_way_stop_the_run_early(local_ray, tmp_path,
     assert any(line.startswith("stopped: the first 3 trials") for line in lines)
 
 
-def test_a_changed_sweep_file_may_grow_but_not_change_shape(tmp_path, data_dir, critics_dir):
+def test_a_changed_sweep_file_may_grow_but_not_change_shape(tmp_path, data_dir, critics_dir, sweep_file):
     from search.errors import SweepError
     from search.study import check_saved_spec, save_spec
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from search.local_ray import RECORD, session_processes
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
@@ -100,7 +99,7 @@ def test_a_killed_drivers_ray_is_ended_from_its_record(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_local_sweep_listens_on_loopback_and_its_orphans_are_ended(tmp_path, data_dir, critics_dir):
+def test_a_local_sweep_listens_on_loopback_and_its_orphans_are_ended(tmp_path, data_dir, critics_dir, sweep_file):
     path = sweep_file(tmp_path, data_dir, critics_dir, name="lo", n_trials=2, max_concurrent=2,
                       train={"rae": {"epochs": 3}, "ldm": {"epochs": 8}})
     sweep_dir = tmp_path / "sweeps" / "lo"

@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from search.cli import main
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 
 def _omniglot_copy(tmp_path: Path, data_dir: Path) -> Path:
@@ -71,7 +70,7 @@ def _damage_not_zip(root: Path) -> str:
 @pytest.mark.parametrize("damage", [_damage_truncated, _damage_shape, _damage_layout, _damage_not_zip],
                          ids=["truncated", "wrong-shape", "wrong-layout", "not-a-zip"])
 def test_a_damaged_dataset_stops_the_sweep_before_ray_naming_the_file(tmp_path, data_dir, critics_dir, capsys,
-                                                                        damage):
+                                                                        damage, sweep_file):
     root = _omniglot_copy(tmp_path, data_dir)
     fault = damage(root)
     rc, err = _run(capsys, sweep_file(tmp_path, root, critics_dir))
@@ -80,7 +79,7 @@ def test_a_damaged_dataset_stops_the_sweep_before_ray_naming_the_file(tmp_path, 
     _assert_not_started(tmp_path)
 
 
-def test_no_data_and_no_internet_stops_with_the_fix(tmp_path, critics_dir, capsys, monkeypatch):
+def test_no_data_and_no_internet_stops_with_the_fix(tmp_path, critics_dir, capsys, monkeypatch, sweep_file):
     """No data directory given, an empty download cache, and a download that cannot reach the network."""
     monkeypatch.delenv("HUMANLIKE_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -100,7 +99,7 @@ def test_no_data_and_no_internet_stops_with_the_fix(tmp_path, critics_dir, capsy
     assert not list((tmp_path / "home").rglob("*.zip"))  # no half download under the real name
 
 
-def test_an_existing_sweep_stays_byte_identical(tmp_path, data_dir, critics_dir, capsys):
+def test_an_existing_sweep_stays_byte_identical(tmp_path, data_dir, critics_dir, capsys, sweep_file):
     from search.study import open_study, read_sweep_file, save_spec
 
     root = _omniglot_copy(tmp_path, data_dir)
@@ -118,7 +117,7 @@ def test_an_existing_sweep_stays_byte_identical(tmp_path, data_dir, critics_dir,
     assert _tree(spec.dir()) == before
 
 
-def test_a_key_written_twice_names_its_path_and_both_lines(tmp_path, data_dir, critics_dir, capsys):
+def test_a_key_written_twice_names_its_path_and_both_lines(tmp_path, data_dir, critics_dir, capsys, sweep_file):
     path = sweep_file(tmp_path, data_dir, critics_dir)
     text = path.read_text().replace(
         "  regularizers:\n", "  regularizers:\n    prototype:\n      low: 1.0\n      high: 5.0\n", 1)
@@ -156,14 +155,14 @@ def test_a_training_config_with_a_key_written_twice_is_refused(tmp_path):
 ], ids=["ddim-steps", "guidance-without-dropout", "ddpm-steps", "cuda-without-gpu", "searched-steps",
         "classes", "batch", "cpus"])
 def test_settings_that_cannot_work_together_stop_before_ray(tmp_path, data_dir, critics_dir, capsys, change,
-                                                             message):
+                                                             message, sweep_file):
     rc, err = _run(capsys, sweep_file(tmp_path, data_dir, critics_dir, **change))
     assert rc == 2
     assert message in err, err
     _assert_not_started(tmp_path)
 
 
-def test_retry_failed_requeues_each_failure_once_and_stops_counting_it(tmp_path, data_dir, critics_dir):
+def test_retry_failed_requeues_each_failure_once_and_stops_counting_it(tmp_path, data_dir, critics_dir, sweep_file):
     from search.driver import requeue_failed
     from search.study import n_finished, open_study, read_sweep_file
 

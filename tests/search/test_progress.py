@@ -14,7 +14,6 @@ import pytest
 from search.progress import (
     DEFAULT_SHARES, describe, eta_seconds, fraction_done, read_record, record_for, summary, write_record,
 )
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = {"rae": {"epochs": 4}, "ldm": {"epochs": 30}}
@@ -69,7 +68,7 @@ def test_a_record_is_replaced_whole(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_path, data_dir, critics_dir):
+def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_path, data_dir, critics_dir, sweep_file):
     """`humanlike sweep run` (output a pipe: plain lines, every 1 s here) and `humanlike sweep status` from
     another process while it runs: both name each running trial's stage and epoch."""
     path = sweep_file(tmp_path, data_dir, critics_dir, name="prog", n_trials=2, max_concurrent=2,

@@ -1,99 +1,28 @@
-"""Sweeps whose results and artifacts live in an S3 bucket (moto's S3 server on loopback), and the mistakes in
+"""Sweep directories in an S3 bucket (the `s3_bucket` fixture: moto's S3 server on loopback), and the mistakes in
 storage settings that must stop `humanlike sweep run` before Ray starts.
 
-The bucket sweep runs the real driver as a subprocess, SIGKILLs it when trial 0's RAE checkpoint is in the bucket,
-and resumes it from the copy of the sweep file in the bucket with another local scratch directory (another node).
+The kill-and-resume scenario with the sweep in a bucket is test_resume.py's, run on every storage backend.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
-import pandas as pd
 import pytest
 
 from search.errors import SweepError
 from search.spec import redact
 from search.storage import Location, as_path
-from search.study import load_study, read_sweep_file
-from tests.search.servers import S3_ENV, s3_server
-from tests.search.test_driver import _cli
-from tests.search.test_resume import Driver, _assert_consistent, _rows
-from tests.search.test_trial import critics_dir, sweep_file  # noqa: F401 - critics_dir is a fixture
-
-BUCKET = "humanlike-test"
+from search.study import read_sweep_file
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in S3_ENV.items():
-            mp.setenv(key, value)
-        with s3_server(BUCKET) as endpoint:
-            yield endpoint
-
-
-def _root(endpoint: str, prefix: str) -> str:
-    return f"s3://{BUCKET}/{prefix}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
-
-
-def test_location_reads_and_writes_objects_like_a_path(s3_endpoint):
-    d = as_path(_root(s3_endpoint, "unit")) / "sweep"
+def test_location_reads_and_writes_objects_like_a_path(s3_bucket):
+    d = as_path(s3_bucket.uri("unit")) / "sweep"
     assert isinstance(d, Location) and not d.exists()
     (d / "results" / "a.txt").write_text("one")
     assert d.is_dir() and (d / "results" / "a.txt").read_text() == "one"
     assert [f.name for f in (d / "results").glob("*.txt")] == ["a.txt"]
-    assert str(d.parent) == _root(s3_endpoint, "unit") and d.name == "sweep"
+    assert str(d.parent) == s3_bucket.uri("unit") and d.name == "sweep"
     assert as_path(str(d / "results")) == d / "results"  # the URI round-trips, query included
-
-
-@pytest.mark.slow  # two driver runs of a real sweep: about 155 s on the busy 2-core machine
-def test_a_sweep_in_a_bucket_is_killed_and_resumes_there(s3_endpoint, tmp_path, data_dir, critics_dir,
-                                                         monkeypatch):
-    root = _root(s3_endpoint, "team/sweeps")
-    journal = tmp_path / "study" / "bucket.journal"  # the study beside the bucket, on a POSIX filesystem
-    path = sweep_file(tmp_path, data_dir, critics_dir, name="bucket", root=root, storage=f"journal:{journal}",
-                      n_trials=3, max_concurrent=2)
-    spec, _ = read_sweep_file(path)
-    rae = spec.dir() / "trials" / "00000" / "run" / "rae.pt"
-
-    monkeypatch.setenv("HUMANLIKE_SCRATCH", str(tmp_path / "node-a"))
-    d = Driver(tmp_path, "run", str(path))
-    d.wait_until(rae.is_file, "trial 0's RAE checkpoint in the bucket")
-    d.signal(9)
-    d.finish()
-    rae_hash = hashlib.sha256(rae.read_bytes()).hexdigest()
-    frozen = _rows(spec)
-
-    # Another node: an empty scratch directory, and only the bucket's copy of the sweep file.
-    monkeypatch.setenv("HUMANLIKE_SCRATCH", str(tmp_path / "node-b"))
-    d = Driver(tmp_path, "resume", "bucket", "--root", root)
-    assert d.finish() == 0, d.text()
-    assert "trial 0: continuing" in d.text()
-    _assert_consistent(spec, 3)
-    assert {k: v for k, v in _rows(spec).items() if k in frozen} == frozen  # finished rows were not rewritten
-    assert hashlib.sha256(rae.read_bytes()).hexdigest() == rae_hash  # trial 0 went on from the mirrored RAE
-
-    # The rows read back with pandas through pyarrow equal the study, trial for trial.
-    results = spec.dir() / "results"
-    df = pd.read_parquet(results.path, filesystem=results.filesystem).set_index("trial").sort_index()
-    study = load_study(spec)
-    assert list(df.index) == [t.number for t in study.trials]
-    for t in study.trials:
-        assert df.loc[t.number, "state"] == t.state.name
-        if t.state.name == "COMPLETE":
-            assert df.loc[t.number, "value_0"] == pytest.approx(t.value, rel=1e-12)
-        assert df.loc[t.number, "run_dir"] == str(spec.dir() / "trials" / f"{t.number:05d}" / "run")
-        assert (as_path(df.loc[t.number, "run_dir"]) / "ldm.pt").is_file()  # artifacts mirrored to the bucket
-    assert (spec.dir() / "tune").files(recursive=True), "Tune's experiment state is in the bucket"
-    assert not (tmp_path / "sweeps").exists()  # nothing fell back to the working directory
-    assert not list((tmp_path / "node-b").rglob("*.pt"))  # finished trials freed the node's scratch space
-
-    out = tmp_path / "all.parquet"
-    for args in (("status", "bucket"), ("best", "bucket"), ("export", "bucket", str(out))):
-        done = _cli(*args, "--root", root, cwd=tmp_path)
-        assert done.returncode == 0, (args, done.stderr)
-    assert pd.read_parquet(out).set_index("trial").sort_index()["state"].equals(df["state"])
 
 
 BAD_STORAGE = {
@@ -113,27 +42,29 @@ BAD_STORAGE = {
 }
 
 
-def test_bad_storage_settings_exit_2_before_ray_and_name_the_key(tmp_path, data_dir, critics_dir, monkeypatch):
+def test_bad_storage_settings_exit_2_before_ray_and_name_the_key(tmp_path, data_dir, critics_dir, sweep_file,
+                                                                  sweep_cli, monkeypatch):
     monkeypatch.delenv("HUMANLIKE_TEST_UNSET_DB", raising=False)
     monkeypatch.setenv("HUMANLIKE_TEST_NOT_A_URL", "hunter22")
     # Unparsable port: SQLAlchemy's error would quote the URL; the password must not reach the terminal.
     monkeypatch.setenv("HUMANLIKE_TEST_BAD_URL", "postgresql://u:hunter22@127.0.0.1:notaport/db")
     for label, (change, message) in BAD_STORAGE.items():
         path = sweep_file(tmp_path / label, data_dir, critics_dir, name=label, **change)
-        done = _cli("run", str(path), cwd=tmp_path)
+        done = sweep_cli("run", str(path), cwd=tmp_path)
         assert done.returncode == 2, (label, done.stdout, done.stderr)
         assert message in done.stderr, (label, done.stderr)
         assert "Started a local Ray instance" not in done.stderr + done.stdout, label
         assert "hunter22" not in done.stderr + done.stdout, (label, done.stderr)
 
 
-def test_an_unreachable_endpoint_or_missing_bucket_stops_before_ray(s3_endpoint, tmp_path, data_dir, critics_dir):
+def test_an_unreachable_endpoint_or_missing_bucket_stops_before_ray(s3_bucket, tmp_path, data_dir, critics_dir,
+                                                                     sweep_file, sweep_cli):
     for label, root, message in (
             ("closed_port", "s3://b/x?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1", "cannot reach"),
-            ("no_such_bucket", _root(s3_endpoint, "x").replace(BUCKET, "missing-bucket"), "does not exist")):
+            ("no_such_bucket", s3_bucket.uri("x").replace(s3_bucket.name, "missing-bucket"), "does not exist")):
         path = sweep_file(tmp_path / label, data_dir, critics_dir, name=label, root=root,
                           storage=f"journal:{tmp_path / 'j.journal'}")
-        done = _cli("run", str(path), cwd=tmp_path)
+        done = sweep_cli("run", str(path), cwd=tmp_path)
         assert done.returncode == 2 and f"root: " in done.stderr and message in done.stderr, (label, done.stderr)
         assert "Started a local Ray instance" not in done.stderr + done.stdout, label
     assert not (tmp_path / "j.journal").exists()  # nothing was written
@@ -152,7 +83,7 @@ def test_redact_hides_passwords_in_urls_and_quoted_alone():
     assert os.environ.get("HUMANLIKE_TEST_UNSET_DB") is None
 
 
-def test_storage_forms_of_the_sweep_file(tmp_path, data_dir, critics_dir):
+def test_storage_forms_of_the_sweep_file(tmp_path, data_dir, critics_dir, sweep_file):
     from search.spec import journal_path, resolve_storage
 
     root = "s3://bucket/team/sweeps?region=us-east-1&endpoint_override=127.0.0.1:1&scheme=http"

@@ -1,7 +1,5 @@
-"""One trial, without Ray: real data, real training (the tiniest config), real critics, a real results row.
-
-The helpers at the top (sweep_file, critics_dir) are shared by test_driver.py and test_resume.py.
-"""
+"""One trial, without Ray: real data, real training (the tiniest config), real critics, a real results row
+(the tiny sweep file and the critics directory are tests/conftest.py's fixtures)."""
 from __future__ import annotations
 
 import copy
@@ -16,71 +14,14 @@ from search.study import read_sweep_file
 from search.results import trial_path
 from search.trial import TrialPruned, run_trial, trial_config, trial_dir
 
-# The smallest real training: 20 training classes (400 drawings), one epoch of each stage, DDIM with 2 steps.
-TINY = {
-    "preset": "quick",
-    "data": {"dataset": "omniglot", "train_classes": 20},
-    "rae": {"epochs": 1},
-    "ldm": {"epochs": 1},
-    "sample": {"sampler": "ddim", "steps": 2, "grid_classes": 2, "grid_samples": 2},
-}
 
-
-def sweep_file(tmp_path: Path, data_dir: Path, critics: str, *, name: str = "tiny", **top) -> Path:
-    """Write a tiny real sweep file; keyword arguments replace top-level keys (train.* merged one level)."""
-    raw = {
-        "name": name,
-        "root": str(tmp_path / "sweeps"),
-        "train": copy.deepcopy(TINY),
-        "search": {"regularizers": {"prototype": {"low": 0.1, "high": 10.0}}},
-        "sampler": {"name": "tpe", "seed": 0, "n_startup_trials": 2},
-        "n_trials": 2,
-        "max_concurrent": 2,
-        "resources": {"cpu": 1},
-        "evaluation": {"sampler": "ddim", "steps": 2, "critics": critics},
-        "pruner": "none",
-    }
-    raw["train"]["data"]["data_dir"] = str(data_dir)
-    for key, value in top.items():
-        if key == "train":
-            for part, settings in value.items():
-                if isinstance(settings, dict):
-                    raw["train"].setdefault(part, {}).update(settings)
-                else:
-                    raw["train"][part] = settings
-        else:
-            raw[key] = value
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="session")
-def critics_dir(request, data_dir) -> str:
-    """The shipped Omniglot critics; until they exist, quick-recipe critics trained once into pytest's cache."""
-    from evaluation.critics import MANIFEST_FILE, SHIPPED_DIR, load_critics, save_critics
-
-    shipped = SHIPPED_DIR / "omniglot"
-    if (shipped / MANIFEST_FILE).is_file():
-        return str(shipped)
-    cache = Path(request.config.cache.mkdir("humanlike_quick_critics")) / "omniglot"
-    if not (cache / MANIFEST_FILE).is_file():
-        from evaluation.critic_training import RECIPES, train_critics
-        from models.data import load_dataset
-
-        save_critics(train_critics(load_dataset("omniglot", data_dir=data_dir), RECIPES["quick"]), cache)
-    load_critics(cache)  # a damaged cache fails here, not inside a trial
-    return str(cache)
-
-
-def _config(tmp_path, data_dir, critics, params, **top):
+def _config(sweep_file, tmp_path, data_dir, critics, params, **top):
     spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics, **top))
     return spec, trial_config(spec, raw, 0, params, threads=1)
 
 
-def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, critics_dir):
-    spec, config = _config(tmp_path, data_dir, critics_dir, {"w_prototype": 1.0})
+def test_one_trial_runs_without_ray_and_writes_its_row(sweep_file, tmp_path, data_dir, critics_dir):
+    spec, config = _config(sweep_file, tmp_path, data_dir, critics_dir, {"w_prototype": 1.0})
     seen = []
     row = run_trial(config, lambda stage, metrics: seen.append((stage, dict(metrics))))
 
@@ -127,9 +68,9 @@ def test_one_trial_runs_without_ray_and_writes_its_row(tmp_path, data_dir, criti
     assert len(seen) == 3
 
 
-def test_a_diverging_trial_is_recorded_as_failed_with_its_reason(tmp_path, data_dir, critics_dir):
+def test_a_diverging_trial_is_recorded_as_failed_with_its_reason(sweep_file, tmp_path, data_dir, critics_dir):
     # A learning rate of 1e12 makes the LDM's loss NaN within its first steps: a real divergence.
-    spec, config = _config(tmp_path, data_dir, critics_dir, {"w_prototype": 1.0},
+    spec, config = _config(sweep_file, tmp_path, data_dir, critics_dir, {"w_prototype": 1.0},
                            train={"ldm": {"epochs": 1, "lr": 1.0e12}})
     row = run_trial(config)
     assert row["state"] == "FAIL"
@@ -140,8 +81,9 @@ def test_a_diverging_trial_is_recorded_as_failed_with_its_reason(tmp_path, data_
     assert pd.isna(stored.loc[0, "value_0"])
 
 
-def test_a_trial_that_raises_is_failed_and_a_pruned_one_keeps_its_last_value(tmp_path, data_dir, critics_dir):
-    spec, config = _config(tmp_path, data_dir, critics_dir, {"w_prototype": 1.0})
+def test_a_trial_that_raises_is_failed_and_a_pruned_one_keeps_its_last_value(sweep_file, tmp_path, data_dir,
+                                                                             critics_dir):
+    spec, config = _config(sweep_file, tmp_path, data_dir, critics_dir, {"w_prototype": 1.0})
     # The trial's run directory already holds a run with another config: train_run refuses it (ConfigError).
     run = Path(config["run_dir"])
     run.mkdir(parents=True)
@@ -151,7 +93,7 @@ def test_a_trial_that_raises_is_failed_and_a_pruned_one_keeps_its_last_value(tmp
     row = run_trial(config)
     assert row["state"] == "FAIL" and "ConfigError" in row["error"] and "another config" in row["error"]
 
-    spec2, config2 = _config(tmp_path / "b", data_dir, critics_dir, {"w_prototype": 2.0})
+    spec2, config2 = _config(sweep_file, tmp_path / "b", data_dir, critics_dir, {"w_prototype": 2.0})
 
     def prune_after_rae(stage, metrics):
         if stage == "rae_done":
