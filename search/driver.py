@@ -143,14 +143,16 @@ class StudySearcher(Searcher):
         warm-start trials before sampling) while finished + in flight < n_trials."""
         if self.stopping:
             return None
+        from search.space import suggest
+
         if self.pending:
             frozen = self.pending.pop(0)
             trial = optuna.trial.Trial(self.study, frozen._trial_id)
-            number, params = frozen.number, dict(frozen.params)
+            # Suggesting again returns the values the trial holds and samples only what it lacks: a driver killed
+            # between study.ask() and the last suggestion left a RUNNING trial with some or no parameters.
+            number, params = frozen.number, suggest(trial, self.spec.space)
             self.echo(f"trial {number}: continuing (left RUNNING by an earlier driver) {_fmt(params)}")
         elif n_finished(self.study) + len(self.live) < self.spec.n_trials:
-            from search.space import suggest
-
             trial = self.study.ask()
             number, params = trial.number, suggest(trial, self.spec.space)
             self.echo(f"trial {number}: start {_fmt(params)}")

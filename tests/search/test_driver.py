@@ -282,3 +282,32 @@ def test_a_changed_sweep_file_may_grow_but_not_change_shape(tmp_path, data_dir, 
     to_tpe = read_sweep_file(sweep_file(tmp_path / "g2", data_dir, critics_dir, name="grid", root=spec.root, **grid))
     with pytest.raises(SweepError, match="sampler.name: the sweep 'grid'"):
         check_saved_spec(to_tpe[0])
+
+
+@pytest.mark.parametrize("suggested_before_the_kill", [0, 1, 2])
+def test_a_trial_left_running_without_all_its_parameters_gets_the_missing_ones(data_dir, tmp_path,
+                                                                               suggested_before_the_kill):
+    """A driver killed between study.ask() and its last suggestion leaves a RUNNING trial with some or none of its
+    parameters; the next driver continues it with the ones it has and samples only the others (it used to run
+    it with the missing ones absent, and the trial failed)."""
+    from search.driver import StudySearcher
+    from search.spec import sweep_from_dict
+
+    raw = {"name": "k", "root": str(tmp_path), "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}},
+           "search": {"regularizers": {"prototype": {"low": 0.1, "high": 10}, "barlow": {"low": 0.1, "high": 10}}},
+           "sampler": {"name": "tpe", "seed": 0}, "n_trials": 2}
+    spec = sweep_from_dict(raw, check_data=False)
+    study = optuna.create_study(directions=spec.directions)
+    dead = study.ask()  # what the killed driver got through
+    held = {}
+    for name in ["w_prototype", "w_barlow"][:suggested_before_the_kill]:
+        held[name] = dead.suggest_float(name, 0.1, 10, log=True)
+    (frozen,) = study.get_trials(states=[TrialState.RUNNING])
+    searcher = StudySearcher(study, spec, raw, [frozen], echo=lambda _: None)
+    config = searcher.suggest("tune-0")
+    params = config["params"]
+    assert set(params) == {"w_prototype", "w_barlow"} and config["trial"] == dead.number
+    assert all(params[k] == v for k, v in held.items())  # what the trial had is kept
+    assert study.get_trials()[0].params == params  # and the study records the rest
+    assert config["train"]["rae"]["regularizers"] == {"prototype": params["w_prototype"],
+                                                       "barlow": params["w_barlow"]}
