@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The smallest real trial (tests/search/test_trial.py TINY): the dry run checks the plumbing, not the speed.
+# The smallest real trial (tests/conftest.py TINY): the dry run checks the plumbing, not the speed.
 TINY = {"preset": "quick", "data": {"dataset": "omniglot", "train_classes": 20}, "rae": {"epochs": 1},
         "ldm": {"epochs": 1}, "sample": {"sampler": "ddim", "steps": 2, "grid_classes": 2, "grid_samples": 2}}
 

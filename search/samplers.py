@@ -56,6 +56,8 @@ SAMPLERS = {
     "nsga2": _nsga2,
     "motpe": _tpe,  # the same TPE; the study has two objectives
 }
+MULTI_OBJECTIVE_ONLY = ("nsga2", "motpe")  # need objective: pareto
+TAKES_STARTUP_TRIALS = ("tpe", "gp", "motpe")  # accept sampler.n_startup_trials
 
 
 def make_sampler(spec):

@@ -51,8 +51,7 @@ __all__ = [
 ]
 
 NAME = re.compile(r"[a-z0-9_-]+")
-from search.samplers import SAMPLERS  # noqa: E402  (the Optuna samplers' registry: its names are the valid ones)
-MULTI_OBJECTIVE_ONLY = ("nsga2", "motpe")
+from search.samplers import MULTI_OBJECTIVE_ONLY, SAMPLERS, TAKES_STARTUP_TRIALS  # noqa: E402  (the registry)
 OBJECTIVES = ("distance", "pareto")
 PRUNERS = ("median", "percentile", "none")
 from models.diffusion.samplers import NAMES as EVAL_SAMPLERS  # noqa: E402  (the registry's names)
@@ -397,7 +396,7 @@ def _sampler(value: Any, objective: str | None) -> SamplerSpec:
     startup = raw.get("n_startup_trials")
     if startup is not None and (not _is_int(startup) or startup < 0):
         raise SweepError(f"sampler.n_startup_trials: must be an integer >= 0, got {startup!r}")
-    if startup is not None and name not in ("tpe", "gp", "motpe"):
+    if startup is not None and name not in TAKES_STARTUP_TRIALS:
         raise SweepError(f"sampler.n_startup_trials: not used by sampler {name}")
     population = raw.get("population_size")
     if population is not None and (name != "nsga2" or not _is_int(population) or population < 2):

@@ -2,40 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from models import regularizers
 from models.rae import RegularizedAE
 from models.regularizers.base import Regularizer
-
-
-class Omniglot(NamedTuple):
-    x: torch.Tensor          # (N, 1, 48, 48) float in [0, 1], ink = 1
-    labels: torch.Tensor     # (N,) int64 class ids in [0, C)
-    exemplars: torch.Tensor  # (C, 1, 48, 48): drawing 0 of each class stands in for the medoid here
-
-
-@pytest.fixture(scope="module")
-def omniglot(data_dir) -> Omniglot:
-    """480 real drawings of the first 48 background characters (10 drawers each), as the models see them."""
-    classes, drawers = 48, 10
-    with np.load(data_dir / "omniglot" / "images_background.npz") as z:
-        paper = z["images"][:classes, :drawers]                       # (C, D, 105, 105) bool, True = paper
-    ink = torch.from_numpy(~paper).float().view(-1, 1, 105, 105)      # inverted: ink = 1 (SPEC part 0)
-    x = F.interpolate(ink, size=(48, 48), mode="bilinear", antialias=True).clamp(0, 1)
-    labels = torch.arange(classes).repeat_interleave(drawers)
-    return Omniglot(x, labels, x.view(classes, drawers, 1, 48, 48)[:, 0].contiguous())
-
-
-def batch(data: Omniglot, size: int, seed: int = 0):
-    """A seeded random batch (x, labels, exemplars of those labels)."""
-    idx = torch.randperm(len(data.x), generator=torch.Generator().manual_seed(seed))[:size]
-    return data.x[idx], data.labels[idx], data.exemplars[data.labels[idx]]
 
 
 def _layer_formula(latent: int, width: int) -> int:
@@ -59,9 +32,9 @@ def test_parameter_count_follows_the_layer_formula(latent, width):
         assert abs(n - 1.08e6) < 0.005e6  # SPEC section 1: about 1.08 M parameters at L = 128
 
 
-def test_shapes_bottleneck_and_output_range(omniglot):
+def test_shapes_bottleneck_and_output_range(drawings):
     model = RegularizedAE(latent_size=64).eval().requires_grad_(False)
-    x = omniglot.x[:16]
+    x = drawings.x[:16]
     assert model.encoder.convs[:-1](x).shape == (16, 128, 3, 3)  # paddings 1, 1, 2, 1: 48 -> 24 -> 12 -> 7 -> 3
     z = model.encode(x)
     assert z.shape == (16, 64)
@@ -69,10 +42,10 @@ def test_shapes_bottleneck_and_output_range(omniglot):
     assert out.shape == (16, 1, 48, 48) and float(out.min()) >= 0 and float(out.max()) <= 1
 
 
-def test_reconstruction_loss_is_per_image_sse_averaged_over_the_batch(omniglot):
+def test_reconstruction_loss_is_per_image_sse_averaged_over_the_batch(drawings, batch):
     torch.manual_seed(0)
     model = RegularizedAE(latent_size=64).train()
-    x, labels, exemplars = batch(omniglot, 32)
+    x, labels, exemplars = batch(drawings, 32)
     out = model.loss(x, labels, exemplars)
     with torch.no_grad():
         x_hat = model(x)  # train mode: the same batch statistics, so the same reconstruction
@@ -91,10 +64,10 @@ COMBINATIONS = [
 
 
 @pytest.mark.parametrize("weights", COMBINATIONS, ids=lambda w: "+".join(w))
-def test_total_is_rec_plus_weighted_regularizer_losses(omniglot, weights):
+def test_total_is_rec_plus_weighted_regularizer_losses(drawings, weights, batch):
     torch.manual_seed(0)
     model = RegularizedAE(latent_size=64, weights=weights, n_classes=48)
-    x, labels, exemplars = batch(omniglot, 32)
+    x, labels, exemplars = batch(drawings, 32)
     out = model.loss(x, labels, exemplars, generator=torch.Generator().manual_seed(0))
     assert out.keys() == {"total", "rec", *weights}
     expected = out["rec"].item() + sum(w * out[name].item() for name, w in weights.items())
@@ -104,8 +77,8 @@ def test_total_is_rec_plus_weighted_regularizer_losses(omniglot, weights):
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
-def test_simclr_and_barlow_share_the_augmented_views(omniglot):
-    x, labels, exemplars = batch(omniglot, 32)
+def test_simclr_and_barlow_share_the_augmented_views(drawings, batch):
+    x, labels, exemplars = batch(drawings, 32)
     recs = {}
     for weights in ({}, {"simclr": 1.0}, {"barlow": 1.0}, {"simclr": 1.0, "barlow": 1.0}):
         torch.manual_seed(0)  # the same autoencoder weights for every setting (regularizers are built after it)
@@ -117,8 +90,8 @@ def test_simclr_and_barlow_share_the_augmented_views(omniglot):
     assert recs["simclr"] != recs["none"]  # view 1, not the image, is the reconstruction target
 
 
-def test_pairings_choose_the_second_view(omniglot):
-    x, labels, exemplars = batch(omniglot, 32)
+def test_pairings_choose_the_second_view(drawings, batch):
+    x, labels, exemplars = batch(drawings, 32)
     out = {}
     for pairing in (None, "augmentation", "prot_aug2", "prototype"):
         torch.manual_seed(0)
@@ -148,8 +121,8 @@ def test_options_reach_the_regularizers_that_have_them():
         == (16, 4)
 
 
-def test_encode_gives_the_latent_the_diffusion_model_uses(omniglot):
-    x = omniglot.x[:16]
+def test_encode_gives_the_latent_the_diffusion_model_uses(drawings):
+    x = drawings.x[:16]
     kl = RegularizedAE(latent_size=64, weights={"kl": 1}).eval()
     a = kl.encode(x, generator=torch.Generator().manual_seed(0))
     b = kl.encode(x, generator=torch.Generator().manual_seed(0))

@@ -16,7 +16,6 @@ from models.regularizers.base import MODEL_ARGS
 from models.regularizers.kl import kl_to_standard_normal
 from models.regularizers.prototype import squared_distances
 from models.regularizers.simclr import nt_xent
-from tests.models.test_rae import batch, omniglot  # noqa: F401  (shared real-data fixture)
 
 NAMES = list(regularizers.NAMES)  # every registered regularizer
 
@@ -40,23 +39,23 @@ def train(data, weights, *, steps, width=32, latent=32, batch_size=32, lr=2e-3, 
 
 
 @pytest.fixture(scope="module")
-def trained(omniglot):  # noqa: F811
+def trained(drawings):
     """setting -> (model, history) after 80 steps at width 32, trained once per module and shared by the tests."""
     cache = {}
 
     def get(setting: str):
         if setting not in cache:
             weights = {"none": {}, "kl100": {"kl": 100.0}}.get(setting, {setting: 1.0})
-            cache[setting] = train(omniglot, weights, steps=80)
+            cache[setting] = train(drawings, weights, steps=80)
         return cache[setting]
     return get
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_loss_is_finite_and_its_gradient_reaches_the_first_conv(omniglot, name):  # noqa: F811
+def test_loss_is_finite_and_its_gradient_reaches_the_first_conv(drawings, name, batch):
     torch.manual_seed(0)
     model = RegularizedAE(latent_size=64, weights={name: 1.0}, n_classes=48)
-    x, labels, exemplars = batch(omniglot, 16)
+    x, labels, exemplars = batch(drawings, 16)
     out = model.loss(x, labels, exemplars, generator=torch.Generator().manual_seed(0))
     assert math.isfinite(out[name].item())
     first_conv = model.encoder.convs[0].weight
@@ -76,27 +75,27 @@ def test_training_lowers_the_reconstruction_loss(trained, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("weights", [{}, *({n: 1.0} for n in NAMES), {"prototype": 1.0, "barlow": 10.0}],
                          ids=lambda w: "+".join(w) or "none")
-def test_full_size_model_learns_in_200_steps(omniglot, weights):  # noqa: F811
-    _, history = train(omniglot, weights, steps=200, width=128, latent=128, lr=1e-3)
+def test_full_size_model_learns_in_200_steps(drawings, weights):
+    _, history = train(drawings, weights, steps=200, width=128, latent=128, lr=1e-3)
     first = sum(h["rec"] for h in history[:10]) / 10
     last = sum(h["rec"] for h in history[-10:]) / 10
-    mean_image_sse = (omniglot.x - omniglot.x.mean(0)).pow(2).sum((1, 2, 3)).mean().item()
+    mean_image_sse = (drawings.x - drawings.x.mean(0)).pow(2).sum((1, 2, 3)).mean().item()
     assert last < 0.5 * first, (first, last)
     assert last < mean_image_sse, (last, mean_image_sse)  # better than the best constant image
 
 
-def test_vq_codebook_uses_several_codes(trained, omniglot):  # noqa: F811
+def test_vq_codebook_uses_several_codes(trained, drawings):
     model, _ = trained("vq")
     with torch.no_grad():
-        codes = model.eval().regularizers["vq"].indices(model.encoder(omniglot.x)[1])  # (N, L / 4)
+        codes = model.eval().regularizers["vq"].indices(model.encoder(drawings.x)[1])  # (N, L / 4)
     assert codes.unique().numel() > 1
 
 
-def test_large_kl_weight_pulls_latents_toward_unit_variance(trained, omniglot):  # noqa: F811
+def test_large_kl_weight_pulls_latents_toward_unit_variance(trained, drawings):
     plain, kl = trained("none")[0].eval(), trained("kl100")[0].eval()
     with torch.no_grad():
-        var_plain = plain.encode(omniglot.x).var(0)  # (L,) per-dim variance over the images
-        var_kl = kl.encode(omniglot.x, generator=torch.Generator().manual_seed(0)).var(0)
+        var_plain = plain.encode(drawings.x).var(0)  # (L,) per-dim variance over the images
+        var_kl = kl.encode(drawings.x, generator=torch.Generator().manual_seed(0)).var(0)
     # mean over dims of |log var_d|: 0 when every dim has unit variance, blind to a mere average of 1
     off_plain, off_kl = var_plain.log().abs().mean().item(), var_kl.log().abs().mean().item()
     assert off_kl < 0.15, off_kl
@@ -158,8 +157,8 @@ def test_squared_distances_match_cdist():
     torch.testing.assert_close(squared_distances(a, b), torch.cdist(a, b) ** 2, atol=1e-4, rtol=1e-5)
 
 
-def test_prototype_mask_removes_same_class_negatives(omniglot):  # noqa: F811
-    x, labels, exemplars = omniglot.x[:32], omniglot.labels[:32], omniglot.exemplars[omniglot.labels[:32]]
+def test_prototype_mask_removes_same_class_negatives(drawings):
+    x, labels, exemplars = drawings.x[:32], drawings.labels[:32], drawings.exemplars[drawings.labels[:32]]
     losses = {}
     for mask in (False, True):
         torch.manual_seed(0)
@@ -167,8 +166,8 @@ def test_prototype_mask_removes_same_class_negatives(omniglot):  # noqa: F811
         losses[mask] = model.loss(x, labels, exemplars)["prototype"].item()
     assert labels.unique().numel() < 32      # batch has same-class pairs (the first 32 drawings: 4 classes)
     assert losses[True] < losses[False]      # fewer negatives in every row's softmax
-    distinct = omniglot.labels[::10][:32]    # one drawing per class: nothing to mask, identical losses
-    xd, ed = omniglot.x[::10][:32], omniglot.exemplars[distinct]
+    distinct = drawings.labels[::10][:32]    # one drawing per class: nothing to mask, identical losses
+    xd, ed = drawings.x[::10][:32], drawings.exemplars[distinct]
     same = []
     for mask in (False, True):
         torch.manual_seed(0)
@@ -177,14 +176,14 @@ def test_prototype_mask_removes_same_class_negatives(omniglot):  # noqa: F811
     assert same[0] == pytest.approx(same[1], rel=1e-6)
 
 
-def test_simclr_momentum_encoder_is_an_ema_of_the_online_encoder(omniglot):  # noqa: F811
+def test_simclr_momentum_encoder_is_an_ema_of_the_online_encoder(drawings, batch):
     torch.manual_seed(0)
     model = RegularizedAE(latent_size=64, weights={"simclr": 1.0})
     simclr = model.regularizers["simclr"]
     assert all(torch.equal(t, o) for t, o in zip(simclr.target.parameters(), model.encoder.parameters()))
     assert not any(p.requires_grad for p in simclr.target.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x, labels, exemplars = batch(omniglot, 16)
+    x, labels, exemplars = batch(drawings, 16)
     model.loss(x, labels, exemplars, generator=torch.Generator().manual_seed(0))["total"].backward()
     opt.step()
     before = [t.clone() for t in simclr.target.parameters()]
