@@ -109,7 +109,14 @@ def run_trial(config: dict[str, Any], reporter: Reporter | None = None) -> dict[
         if done.is_file():  # finished by another process while this one waited for the lock
             return read_any(done).to_dict("records")[0]
         mirror.restore()  # a trial continued on another node starts from its last mirrored epoch
-        row = _run_locked(config, spec, reporter, mirror)
+        try:
+            row = _run_locked(config, spec, reporter, mirror)
+        except SystemExit:
+            # Tune stopped the worker inside a report (a pruned trial, whose row the driver writes, or a stopping
+            # sweep): every epoch was mirrored before that report, so the node's scratch copy is not needed; a
+            # continued trial restores from the bucket.
+            mirror.discard()
+            raise
         mirror.discard()  # in a bucket's sweep: the row is written, every file is mirrored
         return row
 

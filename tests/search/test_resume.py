@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.results import read_results
-from search.storage import Location, as_path, scratch_dir
+from search.storage import Location, as_path
 from search.study import check_agreement, load_study, read_sweep_file
 
 pytestmark = pytest.mark.slow
@@ -180,12 +180,6 @@ def test_sigkill_at_three_moments_then_the_same_command_finishes_the_sweep(stora
 
     # Finished trials freed the scratch space of the node they ran on (node b; node a keeps what the kill left).
     left = sorted((tmp_path / "node-b").rglob("*.pt"))
-    if left and isinstance(spec.dir(), Location):
-        pruned = [scratch_dir(as_path(run_dir)) for run_dir in absolute.loc[absolute["state"] == "PRUNED", "run_dir"]]
-        if all(any(f.is_relative_to(d) for d in pruned) for f in left):  # remove this branch once fixed
-            pytest.xfail("known bug: a trial the driver prunes (Tune stops its worker, the driver writes its PRUNED "
-                         "row) keeps its scratch copy on the node; docs/storage.md says it is deleted once the row "
-                         f"is written. Left: {[str(f) for f in left]}")
     assert not left
 
 
