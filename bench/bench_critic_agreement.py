@@ -8,7 +8,8 @@ the reference generators of evaluation/references.py (copy, noise, human, other,
 stroke-1), Lake et al. 2015's people (their own 50 targets), and graded stand-ins for models of different quality
 (human drawings with 25% / 50% of each class's drawings taken from another class, wobbled by a 2-px elastic
 warp, blended with 30% noise, and the exemplar redrawn by a 2-px elastic warp and a stroke change), plus the
-stored samples (evaluation_*.npz) of any trained runs given with --runs. Prints the Spearman rank correlation of
+stored samples (evaluation_*.npz) of any trained runs given with --runs (named by their directory and file;
+docs/critics.md lists the 18 runs measured). Prints the Spearman rank correlation of
 the distances (target >= 0.9) and how far apart the two human points are (target < 0.05 in relative distance),
 and writes OUT.json and OUT.png.
 """
@@ -56,7 +57,7 @@ def run_sets(run_dirs: list[str]) -> dict:
     out = {}
     for d in run_dirs:
         for f in sorted(Path(d).glob("evaluation_*.npz")):
-            out[f"{Path(d).name}/{f.stem}"] = torch.from_numpy(np.load(f)["samples"])
+            out[f"{str(d).rstrip('/').removesuffix('/run')}:{f.stem}"] = torch.from_numpy(np.load(f)["samples"])
     return out
 
 
