@@ -317,7 +317,6 @@ def train_critics(imageset, recipe: CriticsRecipe, *, exclude_classes=(), log: L
                 "threads": torch.get_num_threads(), "torch": torch.__version__,
                 "train_classes": len(kept), "train_images": len(images),
                 "excluded_classes": sorted(exclude_classes)}
-    simclr.eval()
     manifest = build_manifest(simclr, proto, imageset, recipe, training,
                               simclr_loss=simclr_heldout_loss(simclr, imageset.test_images, recipe.simclr,
                                                               recipe.threshold))

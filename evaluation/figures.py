@@ -33,8 +33,8 @@ def _rows(results) -> list[dict]:
     rows = []
     for i, r in enumerate(results):
         if "regularizer" in r:
-            weight = r.get("weight")
-            label, weight = str(r["regularizer"]), float(weight) if weight is not None and weight == weight else 0.0
+            weight = r.get("weight")  # None (or NaN in a frame) for 'none' and combined settings: no fit
+            label, weight = str(r["regularizer"]), 0.0 if weight is None or math.isnan(weight) else float(weight)
         else:
             label, weight = regularizer_label(r.get("regularizers", {}))
         for key in ("originality", "recognizability"):
@@ -65,7 +65,7 @@ def setting_colours(settings) -> dict[str, object]:
     from models.regularizers import NAMES
 
     present = set(settings)
-    names = [n for n in NAMES]
+    names = list(NAMES)
     extra = sorted(s for s in present if s != NO_REGULARIZER and s not in names)
     cmap = matplotlib.colormaps["tab10"]
     order = [NO_REGULARIZER] * (NO_REGULARIZER in present) + [n for n in names if n in present] + extra

@@ -284,8 +284,7 @@ def figure3(df, path: str | Path, *, title: str | None = None) -> Path:
     """The paper's Figure 3 for the sweep, drawn by evaluation.figures.figure3 (as `humanlike figure fig3`)."""
     from evaluation.figures import figure3 as draw
 
-    inputs = figure3_inputs(df, title=title)
-    return draw(inputs.pop("results"), path, **inputs)
+    return draw(out=path, **figure3_inputs(df, title=title))
 
 
 def distance_figure(df, path: str | Path, *, title: str | None = None) -> Path:

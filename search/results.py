@@ -1,8 +1,9 @@
 """The results store: one Parquet file per finished trial, <sweep dir>/results/trial_<number:05d>.parquet.
 
 Each file is written atomically (models.atomic: a temporary file in the same directory, fsync, os.replace; in a
-bucket one whole object: search/storage.py), so the store is readable while the sweep runs and a killed writer leaves either the
-old row or the new one, never half of one; writing the same trial again replaces its row. `read_results` concatenates the files; `export` writes one file.
+bucket one whole object: search/storage.py), so the store is readable while the sweep runs and a killed writer
+leaves either the old row or the new one, never half of one; writing the same trial again replaces its row.
+`read_results` concatenates the files; `export` writes one file.
 
 Schema (SCHEMA_VERSION = 3; version 1 files (without the sampling/critics split) and version 2 files (without
 the stage ceilings) are still read: their missing columns are null). Every column but sweep, trial, state and schema_version may be null.
