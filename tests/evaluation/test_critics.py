@@ -14,6 +14,7 @@ from evaluation.critic_training import (
     loss_curve,
     nt_xent,
     plateau,
+    rotation_classes,
     train_proto,
     train_simclr,
     training_part,
@@ -39,6 +40,28 @@ def test_proto_training_loss_falls(omniglot, one_thread):
     assert not net.training
     e = net(torch.zeros(2, 1, 48, 48))
     assert e.shape == (2, 128) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)  # unit sphere
+
+
+def test_rotation_classes_turn_each_image_and_give_it_its_own_class():
+    """Image i turned by k quarter turns is class label + k * C; k = 0 leaves it as it is."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 48, 48), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (64,))
+    turned, target = rotation_classes(images, labels, 10, generator=g)
+    k = (target - labels) // 10
+    assert set(k.tolist()) == {0, 1, 2, 3} and torch.equal(target % 10, labels)
+    for i in range(64):
+        assert torch.equal(turned[i], torch.rot90(images[i], int(k[i]), dims=(0, 1)))
+
+
+def test_proto_training_with_rotation_classes_loss_falls(omniglot, one_thread):
+    from dataclasses import replace
+
+    small = omniglot.subset(train_classes=60, seed=1)
+    recipe = replace(RECIPES["quick"].proto, rotation_classes=True)
+    net, losses = train_proto(small.train_images, small.train_labels, recipe)
+    assert len(losses) == recipe.steps and _falls(losses)
+    assert CriticsRecipe.from_dict(RECIPES["rot4"].to_dict()).proto.rotation_classes  # named, and round-trips
 
 
 def test_simclr_training_loss_falls(omniglot, one_thread):
