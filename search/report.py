@@ -10,7 +10,10 @@ Figures (PNG, matplotlib without a display):
   pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
   figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (when the trials'
                   stored samples are on this machine)
-  settings.md     the distance of each setting's best weight, nearest first
+  settings.md     the distance of each setting's best weight (mean over seeds), nearest first
+
+`sweep report NAME --with OTHER ...` reports several sweeps evaluated alike as one (search.rescore.combined_results):
+figure3, figure2 and settings.md over all their trials; no distance.png or importance.png (one sweep's each).
 """
 from __future__ import annotations
 
@@ -201,36 +204,62 @@ def _dataset(df) -> str:
     return str(names.iloc[0]) if len(names) else "dataset"
 
 
-def best_per_setting(df):
-    """One row per setting: its COMPLETE trial nearest to people (the setting's best weight), nearest first."""
+def config_summary(df):
+    """The COMPLETE trials grouped by configuration (setting and searched parameters; training seeds pooled): one
+    row per configuration (its first trial's row) with the mean originality, recognizability and distance over its
+    seeds, `n_seeds` and `distance_range` (max - min over the seeds, 0 for one seed)."""
     done = completed(df)
     if done.empty:
-        return done
-    done = done.assign(setting_label=[setting_of(r) for _, r in done.iterrows()])
-    best = done.loc[done.groupby("setting_label")["distance"].idxmin()]
+        return done.assign(setting_label=[], n_seeds=[], distance_range=[])
+    labels = [setting_of(r) for _, r in done.iterrows()]
+    keys = [repr((label, sorted(row_params(r).items()))) for label, (_, r) in zip(labels, done.iterrows())]
+    done = done.assign(setting_label=labels, _config=keys)
+    rows = []
+    for _, part in done.groupby("_config", sort=False):
+        row = part.iloc[0].copy()
+        for col in ("originality", "recognizability", "distance", "ceiling_ae_recognizability"):
+            if col in part.columns:
+                row[col] = part[col].mean()
+        row["n_seeds"] = len(part)
+        row["distance_range"] = float(part["distance"].max() - part["distance"].min())
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns="_config")
+
+
+def best_per_setting(df):
+    """One row per setting: its configuration nearest to people on average over seeds (the setting's best
+    weight; config_summary's columns), nearest first."""
+    summary = config_summary(df)
+    if summary.empty:
+        return summary
+    best = summary.loc[summary.groupby("setting_label")["distance"].idxmin()]
     return best.sort_values("distance")
 
 
 def settings_table(df) -> str:
-    """Markdown: the distance of each setting's best weight, with its point, trials run and what scored it."""
+    """Markdown: the distance of each setting's best weight (mean over seeds), with its point, the seeds behind it
+    (and their range of distances), trials run and what scored it."""
     best = best_per_setting(df)
     if best.empty:
         return "no completed trials yet\n"
     done = completed(df)
     counts = {s: sum(setting_of(r) == s for _, r in done.iterrows()) for s in best["setting_label"]}
-    lines = ["| rank | setting | best weight | originality | recognizability | distance | autoencoder ceiling r "
-             "| trials |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| rank | setting | best weight | originality | recognizability | distance | seeds | autoencoder "
+             "ceiling r | trials |", "|---|---|---|---|---|---|---|---|---|"]
     for rank, (_, r) in enumerate(best.iterrows(), start=1):
         w = _weight_of(r, r["setting_label"])
         ceiling = f"{r['ceiling_ae_recognizability']:.3f}" if _present(r.get("ceiling_ae_recognizability")) else "-"
+        seeds = f"{r['n_seeds']}" + (f" (range {r['distance_range']:.3f})" if r["n_seeds"] > 1 else "")
         lines.append(f"| {rank} | {r['setting_label']} | {'-' if w is None else f'{w:g}'} | {r['originality']:.3f} "
-                     f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {ceiling} | {counts[r['setting_label']]} |")
+                     f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {seeds} | {ceiling} "
+                     f"| {counts[r['setting_label']]} |")
     first = best.iloc[0]
     human = _point(df, "human")
     lines.append("")
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
                  f"{first.get('normalization')} normalization; evaluation {first.get('sampler')}-"
-                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g}; critics {first.get('critics')}.")
+                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g}; critics {first.get('critics')}. "
+                 "A configuration trained with several seeds shows the mean over its seeds.")
     return "\n".join(lines) + "\n"
 
 
@@ -373,8 +402,9 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
     """Every figure that applies to this sweep, written under out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     label = f" ({name})" if name else ""
-    paths = [figure3(df, out_dir / "figure3.png", title=f"Originality vs recognizability{label}"),
-             distance_figure(df, out_dir / "distance.png", title=f"Distance to the human point by trial{label}")]
+    paths = [figure3(df, out_dir / "figure3.png", title=f"Originality vs recognizability{label}")]
+    if "sweep" not in df.columns or df["sweep"].nunique() <= 1:  # trial numbers of several sweeps would collide
+        paths.append(distance_figure(df, out_dir / "distance.png", title=f"Distance to the human point by trial{label}"))
     if study is not None:
         importance = importance_figure(study, out_dir / "importance.png")
         if importance is not None:

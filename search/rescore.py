@@ -182,3 +182,35 @@ def ranked_results(sweep_dir) -> tuple[object, str | None]:
     from search.results import read_results
 
     return comparable(with_preferred_scores(read_results(sweep_dir), sweep_dir))
+
+
+# What must be the same for rows of several sweeps to be ranked together (the critics are checked by comparable).
+SAME_IN_COMBINED = ("dataset", "sampler", "sampler_steps", "guidance", "normalization", "human_originality",
+                    "human_recognizability")
+
+
+def combined_results(sweep_dirs) -> tuple[object, list[str]]:
+    """ranked_results of several sweeps (say, a grid, its seed repeats and its extra weights) as one frame, and the
+    notes to print. Raises ValueError naming the setting when their finished trials were evaluated differently
+    (dataset, sampler, steps, guidance, normalization or human point): their distances would not be comparable."""
+    import pandas as pd
+
+    frames, notes = [], []
+    for d in sweep_dirs:
+        df, note = ranked_results(d)
+        if note:
+            notes.append(f"{Path(str(d)).name}: {note}")
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    done = df[df["state"] == "COMPLETE"]
+    for col in SAME_IN_COMBINED:
+        if col in done.columns:
+            values = done[col].dropna().unique()
+            if len(values) > 1 and not (done[col].dtype.kind == "f" and float(values.max() - values.min()) < 1e-9):
+                by = {str(n): sorted(map(str, part[col].dropna().unique())) for n, part in done.groupby("sweep")}
+                raise ValueError(f"these sweeps cannot be reported together: their trials differ in {col} ({by})")
+    df, note = comparable(df)
+    if note:
+        notes.append(note)
+    return df, notes
+

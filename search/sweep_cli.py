@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     report = cmds.add_parser("report", help="figures: Figure 3, distance by trial, importance, Pareto front")
     report.add_argument("name")
     report.add_argument("--out", help="directory for the PNG files (default: <sweep dir>/report)")
+    report.add_argument("--with", dest="with_sweeps", nargs="+", metavar="NAME", default=[],
+                        help="also these sweeps of the same root (e.g. a grid's seed repeats and extra weights): "
+                        "Figure 3, Figure 2 and the settings table over all their trials, seeds averaged; they must "
+                        "have been evaluated alike (same critics, sampler, steps, guidance, human point)")
     _root(report)
     report.set_defaults(handler=_report)
 
@@ -163,11 +167,12 @@ def _echo(line: str) -> None:
 # --- inspection ---------------------------------------------------------------------------------------------------
 
 
-def _saved(args: argparse.Namespace):
-    """The sweep's spec from the copy in its directory (no dataset check: inspection needs no data)."""
+def _saved(args: argparse.Namespace, name: str | None = None):
+    """The sweep's spec (args.name, or another sweep of the same root) from the copy in its directory (no dataset
+    check: inspection needs no data)."""
     from search.study import load_saved_spec
 
-    return load_saved_spec(as_path(args.root or "sweeps") / args.name)
+    return load_saved_spec(as_path(args.root or "sweeps") / (name or args.name))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -210,19 +215,25 @@ def _best(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from search.report import write_report
+    from search.rescore import combined_results, ranked_results
     from search.study import load_study
 
     spec = _saved(args)
     out = Path(args.out) if args.out else spec.dir() / "report"
     if not isinstance(out, Path):  # figures are drawn into a local directory
         out = Path(f"{spec.name}-report")
-    from search.rescore import ranked_results
-
-    df, note = ranked_results(spec.dir())
-    if note:
-        print(note)
     data_dir = (spec.train.get("data") or {}).get("data_dir")  # else $HUMANLIKE_DATA_DIR (Figure 2's exemplars)
-    for path in write_report(df, out, study=load_study(spec), name=spec.name, data_dir=data_dir):
+    if args.with_sweeps:  # the others' saved specs are read first, so a wrong name fails before anything is drawn
+        others = [_saved(args, name) for name in args.with_sweeps]
+        df, notes = combined_results([spec.dir(), *(o.dir() for o in others)])
+        study, name = None, " + ".join([spec.name, *args.with_sweeps])  # importance is a single study's
+    else:
+        df, note = ranked_results(spec.dir())
+        notes = [note] if note else []
+        study, name = load_study(spec), spec.name
+    for note in notes:
+        print(note)
+    for path in write_report(df, out, study=study, name=name, data_dir=data_dir):
         print(path)
     return 0
 

@@ -184,3 +184,63 @@ def test_settings_table_gives_each_settings_nearest_trial(tmp_path, data_dir):
     paths = write_report(df, tmp_path / "report")
     assert (tmp_path / "report" / "settings.md").read_text().endswith(table)
     assert not (tmp_path / "report" / "figure2.png").exists()  # no stored samples in this sweep
+
+
+def _grid_sweep(root, name, seed, points, *, guidance=1.0):
+    """A finished grid sweep on disk (saved spec + rows): points = [(family, weight or None, o, r)]."""
+    from search.study import save_spec
+
+    families = {}
+    for family, w, _, _ in points:
+        families.setdefault(family, {"choices": []} if w is not None else {})
+        if w is not None:
+            families[family]["choices"].append(w)
+    raw = {"name": name, "root": str(root), "train": {"preset": "quick", "seed": seed}, "sampler": "grid",
+           "search": {"families": families}, "evaluation": {"sampler": "ddim", "steps": 50, "guidance": guidance}}
+    spec = sweep_from_dict(raw, check_data=False)
+    save_spec(spec, raw)
+    for n, (family, w, o, r) in enumerate(points):
+        params = {"family": family, **({} if w is None else {f"w_{family}": w})}
+        write_trial_row(spec.dir(), {
+            "sweep": name, "trial": n, "state": "COMPLETE", "params": params, "setting": family, "seed": seed,
+            "dataset": "omniglot", "originality": o, "recognizability": r, "human_originality": HUMAN[0],
+            "human_recognizability": HUMAN[1], "normalization": "relative", "critics": "c0ffee", "sampler": "ddim",
+            "sampler_steps": 50, "guidance": guidance, "objective": "distance",
+            "distance": math.hypot((o - HUMAN[0]) / HUMAN[0], (r - HUMAN[1]) / HUMAN[1])}, space=spec.space)
+    return spec
+
+
+def test_report_with_seed_repeats_and_extra_weights_averages_the_seeds(tmp_path, sweep_cli):
+    """`sweep report GRID --with SEED1 EDGES`: one table over the three sweeps, each configuration's distance the
+    mean over its seeds; sweeps evaluated otherwise (another guidance) are refused before anything is written."""
+    _grid_sweep(tmp_path, "g", 0, [("none", None, 1.5, 0.5), ("prototype", 1.0, 1.2, 0.70),
+                                   ("prototype", 10.0, 1.1, 0.74)])
+    _grid_sweep(tmp_path, "g1", 1, [("prototype", 10.0, 1.3, 0.70)])  # seed 1 of prototype 10: worse
+    _grid_sweep(tmp_path, "ge", 0, [("prototype", 100.0, 1.16, 0.73)])
+    d = {w: [math.hypot(o - 1.0, (r - 0.8) / 0.8) for o, r in pts]
+         for w, pts in {1.0: [(1.2, 0.70)], 10.0: [(1.1, 0.74), (1.3, 0.70)], 100.0: [(1.16, 0.73)]}.items()}
+    mean = {w: sum(v) / len(v) for w, v in d.items()}
+    best_w = min(mean, key=mean.get)
+    assert best_w == 100.0 and min(d[10.0]) < mean[100.0]  # a single lucky seed of 10 would have won: the mean decides
+
+    out = tmp_path / "combined"
+    done = sweep_cli("report", "g", "--root", str(tmp_path), "--with", "g1", "ge", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = (out / "settings.md").read_text()
+    assert table.startswith("# Each setting's best weight (g + g1 + ge)")
+    proto = next(line for line in table.splitlines() if "| prototype |" in line)
+    assert "| 100 |" in proto and f"| {mean[100.0]:.3f} |" in proto and "| 1 |" in proto
+    assert (out / "figure3.png").is_file() and not (out / "distance.png").exists()  # trial numbers would collide
+    from search.rescore import combined_results
+    from search.report import config_summary
+
+    summary = config_summary(combined_results([tmp_path / n for n in ("g", "g1", "ge")])[0])
+    ten = summary[(summary["setting_label"] == "prototype") & (summary["param.w_prototype"] == 10.0)].iloc[0]
+    assert ten["n_seeds"] == 2 and ten["distance"] == pytest.approx(mean[10.0])
+    assert ten["distance_range"] == pytest.approx(abs(d[10.0][0] - d[10.0][1]))
+
+    _grid_sweep(tmp_path, "gw", 0, [("prototype", 10.0, 1.0, 0.8)], guidance=2.0)
+    refused = sweep_cli("report", "g", "--root", str(tmp_path), "--with", "gw", "--out", str(tmp_path / "no"),
+                        cwd=tmp_path)
+    assert refused.returncode != 0 and "differ in guidance" in refused.stderr
+    assert not (tmp_path / "no").exists()
