@@ -1,6 +1,6 @@
 """Write bench/replay_table.parquet from the rows of a grid sweep and its seed-1 repeats.
 
-    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,standard_grid_seed1] [--root results] [--out ...]
+    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,standard_grid_seed1,...] [--root results] [--out ...]
 
 The table is the paper's protocol at the standard preset: examples/standard_grid.yaml (seven settings x three
 weights, seed 0) and examples/standard_grid_seed1.yaml (its three best configurations with seed 1), both committed
@@ -25,7 +25,7 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1")
+    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2")
     p.add_argument("--root", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)

@@ -18,6 +18,7 @@ figure3, figure2 and settings.md over all their trials; no distance.png or impor
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +305,9 @@ def figure3_inputs(df, *, title: str | None = None) -> dict[str, Any]:
     best = None
     if len(done):
         top = best_trials(df, 1).iloc[0]
-        best = (f"best (trial {top['trial']})", float(top["originality"]), float(top["recognizability"]))
+        several = "sweep" in done.columns and done["sweep"].nunique() > 1
+        where = f"{top['sweep']} trial {top['trial']}" if several else f"trial {top['trial']}"
+        best = (f"best ({where})", float(top["originality"]), float(top["recognizability"]))
     return {"results": rows, "human_points": humans, "title": title or "Originality vs recognizability",
             "best": best, "empty_ok": True}
 
@@ -402,7 +405,8 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
     """Every figure that applies to this sweep, written under out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     label = f" ({name})" if name else ""
-    paths = [figure3(df, out_dir / "figure3.png", title=f"Originality vs recognizability{label}")]
+    title = textwrap.fill(f"Originality vs recognizability{label}", 64)  # several sweeps' names: wrapped
+    paths = [figure3(df, out_dir / "figure3.png", title=title)]
     if "sweep" not in df.columns or df["sweep"].nunique() <= 1:  # trial numbers of several sweeps would collide
         paths.append(distance_figure(df, out_dir / "distance.png", title=f"Distance to the human point by trial{label}"))
     if study is not None:
