@@ -213,4 +213,3 @@ def combined_results(sweep_dirs) -> tuple[object, list[str]]:
     if note:
         notes.append(note)
     return df, notes
-
