@@ -25,7 +25,7 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2")
+    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2,standard_best_seed1")
     p.add_argument("--root", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)
