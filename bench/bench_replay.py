@@ -3,10 +3,10 @@
     .venv/bin/python bench/bench_replay.py [bench/replay_table.parquet] [--seeds 20]
         [--samplers grid,random,tpe,tpe-random-start,gp] [--trials N] [--tolerance 0.10] [--out replay.png]
 
-The table is real: the paper's protocol (every regularizer setting at three weights) trained with the standard
-preset on Omniglot by `humanlike sweep run examples/standard_grid.yaml` (seed 0) and
-examples/standard_grid_seed1.yaml (its three best configurations again with seed 1, for the seed-to-seed noise),
-exported by bench/make_replay_table.py (the first table, quick preset shortened, is bench/replay_table_quick.parquet).
+The table is real: the paper's protocol at the standard preset on Omniglot, every trial of the sweeps of
+docs/recipe.md ("The paper's question": examples/standard_grid.yaml, its seed-1 repeats and its edge weights),
+exported by bench/make_replay_table.py; the configurations trained with two seeds give the seed-to-seed noise
+(the first table, quick preset shortened, is bench/replay_table_quick.parquet).
 Prints, per sampler, the median and interquartile range over seeds of the number of trials to reach the target
 (the table's best distance + tolerance), and the ratio of the default sampler (TPE, with its initial design) to the
 grid; draws the convergence curves. Targets (issue 14): TPE at most a third of the grid's trials at 10%, no worse

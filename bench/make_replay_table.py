@@ -1,11 +1,14 @@
-"""Write bench/replay_table.parquet from the rows of a grid sweep and its seed-1 repeats.
+"""Write bench/replay_table.parquet from the rows of the sweeps that asked the paper's question at the standard preset.
 
-    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,standard_grid_seed1,...] [--root results] [--out ...]
+    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,...] [--root results] [--out ...]
 
-The table is the paper's protocol at the standard preset: examples/standard_grid.yaml (seven settings x three
-weights, seed 0) and examples/standard_grid_seed1.yaml (its three best configurations with seed 1), both committed
-under results/. The first table (quick preset shortened, bench/replay_grid.yaml + bench/replay_noise.yaml) is kept
-as bench/replay_table_quick.parquet:
+The default sweeps, all committed under results/ (docs/recipe.md, "The paper's question"): examples/standard_grid.yaml
+(seven settings x three weights, seed 0), standard_grid_seed1.yaml (its three best with seed 1),
+standard_grid_edges.yaml and standard_grid_edges2.yaml (a decade beyond the ends where a setting's best sat) and
+standard_best_seed1.yaml (the two best with seed 1). They are read as `sweep report --with` reads them
+(search.rescore.combined_results: the shipped critics' re-scores, sweeps evaluated differently refused), and a
+mix of critics is refused. The first table (quick preset shortened, bench/replay_grid.yaml +
+bench/replay_noise.yaml) is kept as bench/replay_table_quick.parquet:
 
     .venv/bin/python bench/make_replay_table.py --sweeps replay_grid,replay_noise --root sweeps \
         --out bench/replay_table_quick.parquet
@@ -25,25 +28,20 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2,standard_best_seed1")
+    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2,"
+                   "standard_best_seed1")
     p.add_argument("--root", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)
 
-    import pandas as pd
+    from search.rescore import combined_results
 
-    from search.rescore import ranked_results
-
-    frames = []
-    for name in args.sweeps.split(","):
-        df, note = ranked_results(Path(args.root) / name)  # the shipped critics' re-scores where they exist
-        if note:
-            p.error(f"{name}: {note}")
-        frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    scored = df.loc[df["state"] == "COMPLETE", "critics"].dropna().unique()
-    if len(scored) > 1:
-        p.error(f"the sweeps are scored by different critics ({', '.join(scored)}): rescore them with the same ones")
+    try:
+        df, notes = combined_results([Path(args.root) / name for name in args.sweeps.split(",")])
+    except ValueError as exc:
+        p.error(str(exc))
+    if notes:  # scored by different critics: `humanlike sweep rescore NAME` first
+        p.error("; ".join(notes))
     params = [c for c in df.columns if c.startswith("param.")]
     df = df[[c for c in KEEP if c in df.columns] + params]
     df.to_parquet(args.out, index=False)

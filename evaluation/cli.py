@@ -39,8 +39,9 @@ def _register_critics(sub) -> None:
     t.add_argument("--dataset", required=True, choices=DATASETS)
     _data_dir_arg(t)
     t.add_argument("--out", help="output directory (default: evaluation/critics/<dataset>, the shipped location)")
-    t.add_argument("--recipe", default="default", help="a named recipe of evaluation/critic_training.py RECIPES (default: the shipped "
-                   "critics'; quick: a smoke run)")
+    t.add_argument("--recipe", default="default",
+                   help="a named recipe of evaluation/critic_training.py RECIPES (default: the shipped critics'; "
+                   "quick: a smoke run)")
     t.add_argument("--keep-lake2015", action="store_true",
                    help="Omniglot: also train on the 46 Lake et al. 2015 target characters (left out by default, "
                    "so that the second human point is scored on classes the critics never saw)")

@@ -212,8 +212,10 @@ def config_summary(df):
     done = completed(df)
     if done.empty:
         return done.assign(setting_label=[], n_seeds=[], distance_range=[])
-    labels = [setting_of(r) for _, r in done.iterrows()]
-    keys = [repr((label, sorted(row_params(r).items()))) for label, (_, r) in zip(labels, done.iterrows())]
+    labels, keys = [], []
+    for _, r in done.iterrows():
+        labels.append(setting_of(r))
+        keys.append(repr((labels[-1], sorted(row_params(r).items()))))
     done = done.assign(setting_label=labels, _config=keys)
     rows = []
     for _, part in done.groupby("_config", sort=False):
@@ -230,7 +232,10 @@ def config_summary(df):
 def best_per_setting(df):
     """One row per setting: its configuration nearest to people on average over seeds (the setting's best
     weight; config_summary's columns), nearest first."""
-    summary = config_summary(df)
+    return _best_configs(config_summary(df))
+
+
+def _best_configs(summary):
     if summary.empty:
         return summary
     best = summary.loc[summary.groupby("setting_label")["distance"].idxmin()]
@@ -240,11 +245,11 @@ def best_per_setting(df):
 def settings_table(df) -> str:
     """Markdown: the distance of each setting's best weight (mean over seeds), with its point, the seeds behind it
     (and their range of distances), trials run and what scored it."""
-    best = best_per_setting(df)
+    summary = config_summary(df)
+    best = _best_configs(summary)
     if best.empty:
         return "no completed trials yet\n"
-    done = completed(df)
-    counts = {s: sum(setting_of(r) == s for _, r in done.iterrows()) for s in best["setting_label"]}
+    counts = summary.groupby("setting_label")["n_seeds"].sum()  # trials of each setting, every weight and seed
     lines = ["| rank | setting | best weight | originality | recognizability | distance | seeds | autoencoder "
              "ceiling r | trials |", "|---|---|---|---|---|---|---|---|---|"]
     for rank, (_, r) in enumerate(best.iterrows(), start=1):
@@ -408,7 +413,8 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
     title = textwrap.fill(f"Originality vs recognizability{label}", 64)  # several sweeps' names: wrapped
     paths = [figure3(df, out_dir / "figure3.png", title=title)]
     if "sweep" not in df.columns or df["sweep"].nunique() <= 1:  # trial numbers of several sweeps would collide
-        paths.append(distance_figure(df, out_dir / "distance.png", title=f"Distance to the human point by trial{label}"))
+        paths.append(distance_figure(df, out_dir / "distance.png",
+                                     title=f"Distance to the human point by trial{label}"))
     if study is not None:
         importance = importance_figure(study, out_dir / "importance.png")
         if importance is not None:

@@ -231,9 +231,8 @@ def test_report_with_seed_repeats_and_extra_weights_averages_the_seeds(tmp_path,
     proto = next(line for line in table.splitlines() if "| prototype |" in line)
     assert "| 100 |" in proto and f"| {mean[100.0]:.3f} |" in proto and "| 1 |" in proto
     assert (out / "figure3.png").is_file() and not (out / "distance.png").exists()  # trial numbers would collide
-    from search.report import figure3_inputs
-    from search.rescore import combined_results
     from search.report import config_summary
+    from search.rescore import combined_results
 
     combined = combined_results([tmp_path / n for n in ("g", "g1", "ge")])[0]
     assert figure3_inputs(combined)["best"][0] == "best (g trial 2)"  # the nearest single trial, named with its sweep
