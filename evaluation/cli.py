@@ -41,7 +41,8 @@ def _register_critics(sub) -> None:
     t.add_argument("--out", help="output directory (default: evaluation/critics/<dataset>, the shipped location)")
     t.add_argument("--recipe", default="default",
                    help="a named recipe of evaluation/critic_training.py RECIPES (default: the shipped critics'; "
-                   "quick: a smoke run)")
+                   "quick: a smoke run), or a YAML file of recipe fields that replace the default's, e.g. "
+                   "'proto: {steps: 7000, label_smoothing: 0}'")
     t.add_argument("--keep-lake2015", action="store_true",
                    help="Omniglot: also train on the 46 Lake et al. 2015 target characters (left out by default, "
                    "so that the second human point is scored on classes the critics never saw)")
@@ -142,11 +143,10 @@ def _load_dataset(name: str, data_dir: str | None):
 
 
 def _critics_train(args) -> int:
-    from evaluation.critic_training import RECIPES, train_critics
+    from evaluation.critic_training import recipe_from_arg, train_critics
     from evaluation.critics import SHIPPED_DIR, WEIGHTS_FILE, save_critics
 
-    if args.recipe not in RECIPES:
-        raise ValueError(f"--recipe {args.recipe!r}: unknown; choose from {sorted(RECIPES)}")
+    recipe = recipe_from_arg(args.recipe)
     out = Path(args.out) if args.out else SHIPPED_DIR / args.dataset
     if (out / WEIGHTS_FILE).exists() and not args.force:
         raise ValueError(f"{out}: critics already there; pass --force to replace them or --out for another place")
@@ -163,7 +163,7 @@ def _critics_train(args) -> int:
         from evaluation.critics import load_critics
 
         simclr_from = load_critics(args.reuse_simclr)
-    critics = train_critics(imageset, RECIPES[args.recipe].with_seed(args.seed), exclude_classes=exclude,
+    critics = train_critics(imageset, recipe.with_seed(args.seed), exclude_classes=exclude,
                             log=lambda m: print(m, file=sys.stderr, flush=True), simclr_from=simclr_from)
     save_critics(critics, out)
     m = critics.manifest

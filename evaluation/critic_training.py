@@ -50,6 +50,7 @@ class ProtoRecipe:
     warmup: int = 100
     label_smoothing: float = 0.1
     logit_scale: float = 16.0   # cosine classifier: logits = scale * cos(embedding, class weight)
+    margin: float = 0.0         # additive cosine margin (CosFace): scale * (cos - margin) for the true class
     # Each training class turned by 90, 180 and 270 degrees counts as three more classes (the Omniglot few-shot
     # practice of Vinyals et al. 2016 and Snell et al. 2017): 4x the classes to contrast, the same images.
     rotation_classes: bool = False
@@ -122,6 +123,33 @@ RECIPES: dict[str, CriticsRecipe] = {
 Log = Callable[[str], None]
 
 
+def recipe_from_arg(arg: str) -> CriticsRecipe:
+    """A name of RECIPES, or a YAML file whose fields replace the default recipe's (nested: proto, simclr, views)."""
+    if arg in RECIPES:
+        return RECIPES[arg]
+    if not (arg.endswith((".yaml", ".yml")) and os.path.isfile(arg)):
+        raise ValueError(f"--recipe {arg!r}: neither a named recipe ({', '.join(sorted(RECIPES))}) "
+                         "nor an existing .yaml file")
+    import yaml
+
+    with open(arg) as f:
+        raw = yaml.safe_load(f) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"--recipe {arg}: expected a mapping of recipe fields, got {type(raw).__name__}")
+    merged = _merge(RECIPES["default"].to_dict(), raw, arg)
+    return CriticsRecipe.from_dict(merged)
+
+
+def _merge(base: dict, over: dict, where: str) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            out[k] = _merge(base[k], v, where)
+        else:
+            out[k] = v
+    return out
+
+
 def drawing_views(images: torch.Tensor, views: DrawingViews, *, size: int, threshold: float,
                   generator: torch.Generator) -> torch.Tensor:
     """uint8 (B, 48, 48) -> one random view of each, preprocessed: float (B, 1, size, size) in {0, 1}."""
@@ -172,11 +200,21 @@ def train_proto(images: torch.Tensor, labels: torch.Tensor, recipe: ProtoRecipe,
             batch, target = rotation_classes(batch, target, n_classes, generator=g)
         x = drawing_views(batch, recipe.views, size=recipe.input_size, threshold=threshold, generator=g)
         emb = net(x.contiguous(memory_format=torch.channels_last))  # (B, 128), unit norm
-        logits = recipe.logit_scale * emb @ F.normalize(weight, dim=1).T  # (B, turns * C)
+        logits = cosine_logits(emb, weight, target, scale=recipe.logit_scale, margin=recipe.margin)
         return F.cross_entropy(logits, target, label_smoothing=recipe.label_smoothing)
 
     losses = _optimize(step_loss, opt, sched, recipe.steps, "proto", log)
     return net.to(memory_format=torch.contiguous_format).eval(), losses
+
+
+def cosine_logits(emb: torch.Tensor, weight: torch.Tensor, target: torch.Tensor, *, scale: float,
+                  margin: float = 0.0) -> torch.Tensor:
+    """scale * cos(embedding, class direction), the true class's cosine lowered by `margin` (CosFace): the
+    embedding must beat every other class by the margin, which tightens each class around its direction."""
+    cos = emb @ F.normalize(weight, dim=1).T  # (B, C)
+    if margin:
+        cos = cos - margin * F.one_hot(target, cos.shape[1])
+    return scale * cos
 
 
 def rotation_classes(images: torch.Tensor, labels: torch.Tensor, n_classes: int, *,

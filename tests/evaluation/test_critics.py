@@ -11,9 +11,11 @@ import torch
 from evaluation.critic_training import (
     RECIPES,
     CriticsRecipe,
+    cosine_logits,
     loss_curve,
     nt_xent,
     plateau,
+    recipe_from_arg,
     rotation_classes,
     train_proto,
     train_simclr,
@@ -40,6 +42,16 @@ def test_proto_training_loss_falls(omniglot, one_thread):
     assert not net.training
     e = net(torch.zeros(2, 1, 48, 48))
     assert e.shape == (2, 128) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)  # unit sphere
+
+
+def test_cosine_margin_lowers_only_the_true_class_logit():
+    emb = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    weight, target = torch.randn(5, 16), torch.randint(0, 5, (8,))
+    plain = cosine_logits(emb, weight, target, scale=16.0)
+    assert plain.abs().max() <= 16.0 + 1e-4  # cosines, scaled
+    lowered = plain - cosine_logits(emb, weight, target, scale=16.0, margin=0.2)
+    true = torch.nn.functional.one_hot(target, 5).bool()
+    assert torch.allclose(lowered[true], torch.full((8,), 3.2)) and torch.all(lowered[~true] == 0)
 
 
 def test_rotation_classes_turn_each_image_and_give_it_its_own_class():
@@ -108,6 +120,21 @@ def test_recipe_round_trip_and_unknown_keys():
         CriticsRecipe.from_dict({"proto": {"episodez": 3}})
     with pytest.raises(ValueError, match="'simclr.views'.*blur"):
         CriticsRecipe.from_dict({"simclr": {"views": {"blur": 1}}})
+
+
+def test_recipe_from_a_yaml_file_replaces_only_the_fields_it_names(tmp_path):
+    f = tmp_path / "r.yaml"
+    f.write_text("proto: {steps: 7000, label_smoothing: 0.0, views: {shear: 4}}\n")
+    r = recipe_from_arg(str(f))
+    d = RECIPES["default"]
+    assert (r.proto.steps, r.proto.label_smoothing, r.proto.views.shear) == (7000, 0.0, 4)
+    assert r.proto.lr == d.proto.lr and r.proto.views.degrees == d.proto.views.degrees and r.simclr == d.simclr
+    assert recipe_from_arg("quick") == RECIPES["quick"]
+    with pytest.raises(ValueError, match="neither a named recipe"):
+        recipe_from_arg("nonesuch")
+    f.write_text("proto: {stepz: 3}\n")
+    with pytest.raises(ValueError, match="'proto'.*stepz"):
+        recipe_from_arg(str(f))
 
 
 def test_quadrant_gradient_mass_sees_a_one_sided_critic():
