@@ -163,15 +163,19 @@ def comparable(df) -> tuple[object, str | None]:
     one group keeps its distance (the shipped critics' if present, else the largest group): the others' distance
     is set to NaN so nothing ranks them against each other (their rows still count in status)."""
     groups = critics_groups(df)
+    shipped = {shipped_hash(d) for d in df["dataset"].dropna().unique()} - {None}
+    if len(groups) == 1 and shipped and next(iter(groups)) not in shipped:
+        return df, (f"every trial here is scored by critics {next(iter(groups))}, not the shipped ones "
+                    f"({', '.join(sorted(shipped))}): ranked among themselves; `humanlike sweep rescore NAME` "
+                    "re-scores their stored samples (trials/*/run/evaluation_*.npz) with the shipped critics")
     if len(groups) <= 1:
         return df, None
-    shipped = {shipped_hash(d) for d in df["dataset"].dropna().unique()}
     keep = next((h for h in groups if h in shipped), next(iter(groups)))
     why = "the shipped critics" if keep in shipped else "the most rows"
     listing = ", ".join(f"{h} ({n} trials)" for h, n in groups.items())
     note = (f"this sweep mixes critics: {listing}; distances by different critics are not comparable, so only the "
             f"{groups[keep]} trials scored by {keep} ({why}) are ranked; `humanlike sweep rescore NAME` scores the "
-            "others' stored samples with the shipped critics")
+            f"stored samples with the shipped critics ({', '.join(sorted(shipped)) or 'none for this dataset'})")
     out = df.copy()
     out.loc[out["critics"] != keep, "distance"] = float("nan")
     return out, note
