@@ -164,18 +164,20 @@ def comparable(df) -> tuple[object, str | None]:
     is set to NaN so nothing ranks them against each other (their rows still count in status)."""
     groups = critics_groups(df)
     shipped = {shipped_hash(d) for d in df["dataset"].dropna().unique()} - {None}
-    if len(groups) == 1 and shipped and next(iter(groups)) not in shipped:
-        return df, (f"every trial here is scored by critics {next(iter(groups))}, not the shipped ones "
-                    f"({', '.join(sorted(shipped))}): ranked among themselves; `humanlike sweep rescore NAME` "
-                    "re-scores their stored samples (trials/*/run/evaluation_*.npz) with the shipped critics")
+    listed = ", ".join(sorted(shipped)) or "none for this dataset"
     if len(groups) <= 1:
-        return df, None
+        only = next(iter(groups), None)
+        if only is None or not shipped or only in shipped:
+            return df, None
+        return df, (f"every trial here is scored by critics {only}, not the shipped ones ({listed}): ranked among "
+                    "themselves; `humanlike sweep rescore NAME` re-scores their stored samples "
+                    "(trials/*/run/evaluation_*.npz) with the shipped critics")
     keep = next((h for h in groups if h in shipped), next(iter(groups)))
     why = "the shipped critics" if keep in shipped else "the most rows"
     listing = ", ".join(f"{h} ({n} trials)" for h, n in groups.items())
     note = (f"this sweep mixes critics: {listing}; distances by different critics are not comparable, so only the "
             f"{groups[keep]} trials scored by {keep} ({why}) are ranked; `humanlike sweep rescore NAME` scores the "
-            f"stored samples with the shipped critics ({', '.join(sorted(shipped)) or 'none for this dataset'})")
+            f"stored samples with the shipped critics ({listed})")
     out = df.copy()
     out.loc[out["critics"] != keep, "distance"] = float("nan")
     return out, note
