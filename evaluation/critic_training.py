@@ -10,8 +10,8 @@
   cosine schedule run until the loss curve is flat (its curve and plateau are in the manifest).
 Both critics see views drawn from `DrawingViews`: the changes a person's new drawing of the same character makes
 without making it another character - a small affine change, a smooth local wobble of the strokes (elastic), and
-strokes one pixel thicker or thinner on each edge - then the one evaluation preprocessing (evaluation.preprocess), so the
-critics never see anything in training that differs in kind from what they score.
+strokes one pixel thicker or thinner on each edge - then the one evaluation preprocessing
+(evaluation.preprocess), so the critics never see anything in training that differs in kind from what they score.
 """
 from __future__ import annotations
 

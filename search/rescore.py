@@ -67,6 +67,7 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
     from evaluation.evaluate import evaluate_samples
     from evaluation.human import human_points, test_source
     from models.data import load_dataset, resolve_data_dir
+    from search.portable import relative_to_sweep
     from search.results import read_results
 
     df = read_results(sweep_dir)
@@ -96,7 +97,8 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
         record = {"trial": int(row["trial"]), "critics": critics.hash, "originality": r["originality"],
                   "recognizability": r["recognizability"], "distance": r["distance_to_human"],
                   "human_originality": human["originality"], "human_recognizability": human["recognizability"],
-                  "normalization": normalization, "threshold": critics.threshold, "samples": str(src),
+                  "normalization": normalization, "threshold": critics.threshold,
+                  "samples": relative_to_sweep(sweep_dir, src),  # like run_dir: true after the sweep moves
                   "rescored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         atomic_write_text(out, json.dumps(record, indent=2) + "\n")
         log(f"trial {row['trial']}: {row['critics']} distance {row['distance']:.4f} -> {critics.hash} "

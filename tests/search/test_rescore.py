@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +67,9 @@ def test_rescore_writes_beside_and_status_prefers_the_shipped_critics(sweep, cri
     assert counts == {"rescored": 2, "skipped": 0, "missing": 0}
     rec = read_rescored(sweep)[critics.hash]
     assert set(rec) == {0, 1} and rec[0]["critics"] == critics.hash
+    # the samples it read, named relative to the sweep directory (like run_dir), so the record survives a move
+    assert rec[0]["samples"] == "runs/trial_0/evaluation_ddim50_w1_seed0.npz"
+    assert (Path(sweep) / rec[0]["samples"]).is_file()
     assert rescore_sweep(sweep, critics, data_dir=data_dir, log=lambda m: None)["skipped"] == 2
     df, note = ranked_results(sweep)
     assert note is None
