@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from models.data.load import DATASETS  # the registries' own name lists: no torch for --help
+from models.diffusion.guidance import RULES as GUIDANCE_RULES
 from models.diffusion.samplers import NAMES as DIFFUSION_SAMPLERS
 
 
@@ -86,6 +87,9 @@ def _register_evaluate(sub) -> None:
                    help="default: the run's sample config (ddpm over all steps unless it says otherwise)")
     p.add_argument("--steps", type=int, help="sampler steps (DDIM; DDPM runs every timestep)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight w (default: the run's, 1.0)")
+    p.add_argument("--guidance-rule", choices=GUIDANCE_RULES,
+                   help="how the guidance is applied: cfg (the paper's) or projected (ours; docs/recipe.md); "
+                   "default: the run's, cfg")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--normalization", choices=("relative", "absolute"), default="relative")
     _data_dir_arg(p)
@@ -220,8 +224,8 @@ def _evaluate(args) -> int:
 
     _threads(args.threads)
     result, path = evaluate_run(args.run_dir, sampler=args.sampler, steps=args.steps, guidance=args.guidance,
-                                seed=args.seed, critics=args.critics, data_dir=args.data_dir,
-                                normalization=args.normalization, device=args.device,
+                                guidance_rule=args.guidance_rule, seed=args.seed, critics=args.critics,
+                                data_dir=args.data_dir, normalization=args.normalization, device=args.device,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"originality {result['originality']:.4f}  recognizability {result['recognizability']:.4f}  "
           f"distance to human {result['distance_to_human']:.4f} ({result['normalization']})")

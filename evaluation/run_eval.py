@@ -56,19 +56,23 @@ def samples_per_class(labels: torch.Tensor, n_classes: int) -> int:
     return int(counts.median())
 
 
-def result_name(sampler: str, steps: int, guidance: float, seed: int) -> str:
-    return f"{RESULT_PREFIX}{sampler}{steps}_w{guidance:g}_seed{seed}"
+def result_name(sampler: str, steps: int, guidance: float, seed: int, guidance_rule: str = "cfg") -> str:
+    """evaluation_ddim50_w1_seed0; a guidance rule other than the paper's is named (..._w2_projected_seed0)."""
+    rule = "" if guidance_rule in ("cfg", None) else f"_{guidance_rule}"
+    return f"{RESULT_PREFIX}{sampler}{steps}_w{guidance:g}{rule}_seed{seed}"
 
 
 def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
-                 seed: int = 0, critics=None, data_dir=None, normalization: str = "relative", imageset=None,
-                 log: Callable[[str], None] | None = None, device: str = "auto") -> tuple[dict, Path]:
+                 guidance_rule: str | None = None, seed: int = 0, critics=None, data_dir=None,
+                 normalization: str = "relative", imageset=None, log: Callable[[str], None] | None = None,
+                 device: str = "auto") -> tuple[dict, Path]:
     """Evaluate a finished run; returns the result dict and the JSON path written in run_dir.
 
-    sampler defaults to DDPM over all steps (SPEC part 0); DDIM's steps and the guidance default to the run's
-    `sample` config (w = 1 unless it says otherwise). critics: a Critics, a directory, a dataset name, or None for the shipped critics of the run's
-    dataset. data_dir: overrides the run's data directory. imageset: the run's dataset already in memory (a
-    sweep worker passes its cached copy); every test class is evaluated, whatever subset the run trained on.
+    sampler defaults to DDPM over all steps (SPEC part 0); DDIM's steps, the guidance weight and its rule default
+    to the run's `sample` config (w = 1 and the paper's rule 'cfg' unless it says otherwise). critics: a Critics,
+    a directory, a dataset name, or None for the shipped critics of the run's dataset. data_dir: overrides the
+    run's data directory. imageset: the run's dataset already in memory (a sweep worker passes its cached copy);
+    every test class is evaluated, whatever subset the run trained on.
     device: where sampling and the critics compute ('auto': a GPU when torch sees one; a sweep trial passes its
     training config's device); the samples and scores come back on the CPU.
     """
@@ -78,6 +82,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     from evaluation.human import human_points, test_source
     from models.data import load_dataset, resolve_data_dir
     from models.device import resolve_device
+    from models.diffusion.guidance import RULES as GUIDANCE_RULES
     from models.diffusion.samplers import make_sampler
     from models.generate import generate
     from models.run import load_config_of
@@ -106,16 +111,21 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     if steps is None and sampler == "ddim":
         steps = config.sample.steps if config.sample.sampler == "ddim" else None
     guidance = config.sample.guidance if guidance is None else guidance
+    guidance_rule = guidance_rule or config.sample.guidance_rule
+    if guidance_rule not in GUIDANCE_RULES:
+        raise ValueError(f"guidance_rule must be one of {GUIDANCE_RULES}, got {guidance_rule!r}")
     n_steps = int(make_sampler(sampler, run.ldm.betas, steps=steps).timesteps.numel())  # validates steps too
     points = human_points(critics, imageset, data_dir=resolve_data_dir(data_dir)[0] if dataset == "omniglot"
                           else None)
     n_classes = len(imageset.test_exemplars)
     per_class = samples_per_class(imageset.test_labels, n_classes)
 
-    log(f"generating {n_classes} x {per_class} samples with {sampler}-{n_steps}, guidance {guidance:g}")
+    log(f"generating {n_classes} x {per_class} samples with {sampler}-{n_steps}, guidance {guidance:g} "
+        f"({guidance_rule})")
     t0 = time.perf_counter()
     samples, latents = generate(run.ae, run.ldm, imageset.test_exemplars, per_class=per_class, sampler=sampler,
-                                steps=steps, guidance=guidance, seed=seed, return_latents=True)  # (C, K, 48, 48)
+                                steps=steps, guidance=guidance, guidance_rule=guidance_rule, seed=seed,
+                                return_latents=True)  # (C, K, 48, 48)
     t1 = time.perf_counter()
     result = evaluate_samples(samples, imageset.test_exemplars, critics, points[test_source(dataset)],
                               normalization=normalization, device=device)
@@ -130,11 +140,12 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     result.update(
         run_dir=str(run_dir), dataset=dataset, data_fingerprint=fingerprint,
         latent_size=config.latent_size, regularizers=config.rae.active, seed_of_run=config.seed,
-        sampler=sampler, steps=n_steps, guidance=guidance, seed=seed, per_class=per_class,
+        sampler=sampler, steps=n_steps, guidance=guidance, guidance_rule=guidance_rule, seed=seed,
+        per_class=per_class,
         human_points=points, generate_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
         ceilings_seconds=round(t3 - t2, 2),
     )
-    stem = result_name(sampler, n_steps, guidance, seed)
+    stem = result_name(sampler, n_steps, guidance, seed, guidance_rule)
     result["samples_file"] = f"{stem}.npz"
     images = (samples.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     with atomic_open(run_dir / f"{stem}.npz") as f:

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from models import regularizers  # the registry (torch-free); NAMES is read where it is used
 from models.data.load import DATASETS
+from models.diffusion.guidance import RULES as GUIDANCE_RULES
 from models.diffusion.samplers import NAMES as SAMPLERS
 
 # SPEC part 0: latent 64 for Omniglot, 128 for QuickDraw (the paper's appendix table).
@@ -164,6 +165,7 @@ class SampleConfig:
     sampler: str = "ddpm"  # SPEC part 0: ancestral DDPM with T steps is the default
     steps: int | None = None  # DDIM steps (None: 50); DDPM always runs every timestep
     guidance: float = 1.0  # classifier-free guidance weight w: eps = (1 + w) eps_c - w eps_u
+    guidance_rule: str = "cfg"  # 'cfg' (the paper's) or 'projected' (ours): models/diffusion/guidance.py
     grid_classes: int = 10  # test classes shown in samples.png
     grid_samples: int = 8  # samples per class in samples.png
 
@@ -172,6 +174,7 @@ class SampleConfig:
         _positive("sample.steps", self.steps, allow_none=True)
         if not math.isfinite(self.guidance) or self.guidance < 0:
             raise ConfigError(f"sample.guidance: must be finite and >= 0, got {self.guidance!r}")
+        _one_of("sample.guidance_rule", self.guidance_rule, GUIDANCE_RULES)
         _positive("sample.grid_classes", self.grid_classes)
         _positive("sample.grid_samples", self.grid_samples)
 

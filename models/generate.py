@@ -9,7 +9,8 @@ from models.device import module_device
 
 @torch.no_grad()
 def generate(ae, ldm, exemplars: torch.Tensor, *, per_class: int, sampler: str = "ddpm", steps: int | None = None,
-             guidance: float = 1.0, seed: int = 0, batch_size: int = 4096, return_latents: bool = False):
+             guidance: float = 1.0, guidance_rule: str = "cfg", seed: int = 0, batch_size: int = 4096,
+             return_latents: bool = False):
     """Samples for each exemplar: uint8 (C, 48, 48) -> float (C, per_class, 48, 48) in [0, 1].
 
     The exemplar latent is encoded once per class (a KL model's latent is a sample, seeded); the LDM then runs on
@@ -29,7 +30,7 @@ def generate(ae, ldm, exemplars: torch.Tensor, *, per_class: int, sampler: str =
     images, latents = [], []
     for start in range(0, len(cond), batch_size):
         z = ldm.sample(cond[start : start + batch_size], sampler=sampler, steps=steps, guidance=guidance,
-                       generator=generator)  # (b, L)
+                       guidance_rule=guidance_rule, generator=generator)  # (b, L)
         images.append(ae.decode(z)[:, 0])  # (b, 48, 48)
         latents.append(z)
     samples = torch.cat(images).view(len(exemplars), per_class, 48, 48).cpu()

@@ -42,7 +42,8 @@ def save_sample_grid(cfg, data, ae, ldm, path: Path) -> None:
     n = min(cfg.sample.grid_classes, len(data.test_exemplars))
     exemplars = data.test_exemplars[:n].cpu()  # the run's data may be on its GPU; generate returns CPU samples
     samples = generate(ae, ldm, exemplars, per_class=cfg.sample.grid_samples, sampler=cfg.sample.sampler,
-                       steps=cfg.sample.steps, guidance=cfg.sample.guidance, seed=cfg.seed).numpy()
+                       steps=cfg.sample.steps, guidance=cfg.sample.guidance,
+                       guidance_rule=cfg.sample.guidance_rule, seed=cfg.seed).numpy()
     write_grid(path, exemplars.numpy() / 255.0, samples)
 
 

@@ -107,10 +107,22 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
     lines.append(f"  {_fmt_params(row_params(row))}")
     if ceilings_text(row):
         lines.append(f"  {ceilings_text(row)}")
+    if scored_text(row):
+        lines.append(f"  {scored_text(row)}")
     if "pareto" in best.columns:
         front = int(pareto_mask(completed(df)[["value_0", "value_1"]].to_numpy(dtype=np.float64)).sum())
         lines.append(f"Pareto front: {front} trials")
     return "\n".join(lines)
+
+
+def scored_text(row) -> str:
+    """How a row's samples were drawn and scored: sampler and steps, guidance weight and rule, critics."""
+    if not _present(row.get("sampler")):
+        return ""
+    rule = row.get("guidance_rule") if _present(row.get("guidance_rule")) else "cfg"
+    steps = f"{int(row['sampler_steps'])}" if _present(row.get("sampler_steps")) else "?"
+    return (f"scored with {row['sampler']}-{steps}, guidance {row.get('guidance'):g} ({rule}), "
+            f"critics {row.get('critics')}")
 
 
 def ceilings_text(row) -> str:
@@ -169,6 +181,8 @@ def best_text(df, k: int = 5) -> str:
             lines.append(f"   {ceilings_text(row)}")
         if _present(row.get("run_dir")):
             lines.append(f"   run: {row['run_dir']}")
+    if scored_text(best.iloc[0]):
+        lines.append(f"({scored_text(best.iloc[0])})")
     return "\n".join(lines)
 
 
@@ -264,7 +278,9 @@ def settings_table(df) -> str:
     lines.append("")
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
                  f"{first.get('normalization')} normalization; evaluation {first.get('sampler')}-"
-                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g}; critics {first.get('critics')}. "
+                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g} "
+                 f"({first.get('guidance_rule') or 'cfg'}); "
+                 f"critics {first.get('critics')}. "
                  "A configuration trained with several seeds shows the mean over its seeds.")
     return "\n".join(lines) + "\n"
 

@@ -51,7 +51,9 @@ def samples_path(row) -> Path:
     guidance and seed (evaluation.run_eval.result_name)."""
     from evaluation.run_eval import result_name
 
-    name = result_name(str(row["sampler"]), int(row["sampler_steps"]), float(row["guidance"]), int(row["seed"]))
+    rule = row.get("guidance_rule")
+    name = result_name(str(row["sampler"]), int(row["sampler_steps"]), float(row["guidance"]), int(row["seed"]),
+                       rule if isinstance(rule, str) else "cfg")
     return Path(row["run_dir"]) / f"{name}.npz"
 
 
@@ -193,14 +195,15 @@ def ranked_results(sweep_dir) -> tuple[object, str | None]:
 
 
 # What must be the same for rows of several sweeps to be ranked together (the critics are checked by comparable).
-SAME_IN_COMBINED = ("dataset", "sampler", "sampler_steps", "guidance", "normalization", "human_originality",
-                    "human_recognizability")
+SAME_IN_COMBINED = ("dataset", "sampler", "sampler_steps", "guidance", "guidance_rule", "normalization",
+                    "human_originality", "human_recognizability")
 
 
 def combined_results(sweep_dirs) -> tuple[object, list[str]]:
     """ranked_results of several sweeps (say, a grid, its seed repeats and its extra weights) as one frame, and the
     notes to print. Raises ValueError naming the setting when their finished trials were evaluated differently
-    (dataset, sampler, steps, guidance, normalization or human point): their distances would not be comparable."""
+    (dataset, sampler, steps, guidance and its rule, normalization or human point): their distances would not be
+    comparable."""
     import pandas as pd
 
     frames, notes = [], []

@@ -5,8 +5,10 @@ bucket one whole object: search/storage.py), so the store is readable while the 
 leaves either the old row or the new one, never half of one; writing the same trial again replaces its row.
 `read_results` concatenates the files; `export` writes one file.
 
-Schema (SCHEMA_VERSION = 3; version 1 files (without the sampling/critics split) and version 2 files (without
-the stage ceilings) are still read: their missing columns are null). Every column but sweep, trial, state and schema_version may be null.
+Schema (SCHEMA_VERSION = 4; version 1 files (without the sampling/critics split), version 2 files (without the
+stage ceilings) and version 3 files (without guidance_rule) are still read: their missing columns are null, except
+guidance_rule, which read_results gives as 'cfg', the only rule before version 4). Every column but sweep, trial,
+state and schema_version may be null.
 
 | column                 | type          | meaning                                                                  |
 |------------------------|---------------|--------------------------------------------------------------------------|
@@ -30,6 +32,7 @@ the stage ceilings) are still read: their missing columns are null). Every colum
 | sampler                | string        | diffusion sampler of the evaluation: ddim or ddpm                        |
 | sampler_steps          | int64         | its number of steps                                                      |
 | guidance               | float64       | classifier-free guidance weight w                                        |
+| guidance_rule          | string        | how guidance is applied: cfg (the paper's) or projected (ours)           |
 | seed                   | int64         | training seed                                                            |
 | wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
 | wall_sample_s, wall_critics_s | float64 | the evaluation split: generating the samples / scoring them (critics)     |
@@ -63,7 +66,7 @@ import pyarrow.parquet as pq
 from models.atomic import atomic_open
 from search.storage import Location, as_path, read_parquet, write_atomic
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
@@ -80,7 +83,8 @@ SCHEMA = pa.schema([
     ("last_step", pa.int64()), ("last_value", pa.float64()),
     ("human_originality", pa.float64()), ("human_recognizability", pa.float64()),
     ("normalization", pa.string()), ("critics", pa.string()), ("threshold", pa.float64()),
-    ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()), ("seed", pa.int64()),
+    ("sampler", pa.string()), ("sampler_steps", pa.int64()), ("guidance", pa.float64()),
+    ("guidance_rule", pa.string()), ("seed", pa.int64()),
     ("wall_rae_s", pa.float64()), ("wall_ldm_s", pa.float64()), ("wall_eval_s", pa.float64()),
     ("wall_sample_s", pa.float64()), ("wall_critics_s", pa.float64()),
     ("wall_total_s", pa.float64()), ("peak_rss_mb", pa.float64()),
@@ -255,9 +259,15 @@ def _params_as_text(table: pa.Table, names: set[str]) -> pa.Table:
 def read_results(sweep_dir: str | Path):
     """All trial rows of a sweep as a pandas DataFrame sorted by trial; empty (with SCHEMA's columns) if none.
     run_dir is absolute here: the stored relative path joined to where the sweep directory is now."""
+    import pandas as pd
+
     from search.portable import absolute_run_dirs
 
-    return absolute_run_dirs(read_table(sweep_dir).to_pandas(), sweep_dir)
+    df = read_table(sweep_dir).to_pandas()
+    if "guidance" in df.columns:  # rows before schema 4 were all sampled with the paper's rule
+        rule = df["guidance_rule"] if "guidance_rule" in df.columns else pd.Series(None, index=df.index, dtype=object)
+        df["guidance_rule"] = rule.where(rule.notna() | df["guidance"].isna(), "cfg")
+    return absolute_run_dirs(df, sweep_dir)
 
 
 def relative_run_dir(sweep_dir, row: Mapping[str, Any]) -> Mapping[str, Any]:

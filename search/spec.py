@@ -17,7 +17,8 @@
     n_trials: 6                      # sampler grid: defaults to (and may not exceed) the number of grid points
     max_concurrent: 2                # trials running at once
     resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
-    evaluation: {sampler: ddim, steps: 50, guidance: 1.0}   # defaults: the train config's `sample` section
+    evaluation: {sampler: ddim, steps: 50, guidance: 1.0}   # defaults: the train config's `sample` section;
+                                     #   guidance_rule: cfg (the paper's, default) | projected (ours, docs/recipe.md)
     storage: null                    # null: journal file <sweep dir>/study.journal; 'journal:/nfs/x.journal' (a
                                      #   journal file elsewhere: needed when root is a bucket); 'sqlite:///...';
                                      #   'env:VARNAME' (a database URL read from the environment when the sweep runs:
@@ -54,7 +55,8 @@ NAME = re.compile(r"[a-z0-9_-]+")
 from search.samplers import MULTI_OBJECTIVE_ONLY, SAMPLERS, TAKES_STARTUP_TRIALS  # noqa: E402  (the registry)
 OBJECTIVES = ("distance", "pareto")
 PRUNERS = ("median", "percentile", "none")
-from models.diffusion.samplers import NAMES as EVAL_SAMPLERS  # noqa: E402  (the registry's names)
+from models.diffusion.guidance import RULES as GUIDANCE_RULES  # noqa: E402  (the registries' names)
+from models.diffusion.samplers import NAMES as EVAL_SAMPLERS  # noqa: E402
 JOURNAL_PREFIX = "journal:"
 STORAGE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "mysql", "mysql+pymysql", "sqlite")
 TOP_KEYS = ("name", "root", "description", "train", "search", "objective", "sampler", "n_trials", "max_concurrent",
@@ -430,13 +432,14 @@ def _resources(value: Any) -> dict[str, float]:
 
 
 def _evaluation(value: Any, train_cfg) -> dict[str, Any]:
-    raw = _mapping("evaluation", value, ("sampler", "steps", "guidance", "normalization", "critics"))
+    raw = _mapping("evaluation", value, ("sampler", "steps", "guidance", "guidance_rule", "normalization", "critics"))
     sample = train_cfg.sample if train_cfg is not None else None
     out = {
         # DDPM unless the file asks (SPEC part 0): the preset's sample-grid sampler draws a picture, not the score
         "sampler": raw.get("sampler", "ddpm"),
         "steps": raw.get("steps", sample.steps if sample and sample.sampler == "ddim" else None),
         "guidance": raw.get("guidance", sample.guidance if sample else 1.0),
+        "guidance_rule": raw.get("guidance_rule", sample.guidance_rule if sample else "cfg"),
         "normalization": raw.get("normalization", "relative"),
         "critics": raw.get("critics"),
     }
@@ -450,6 +453,7 @@ def _evaluation(value: Any, train_cfg) -> dict[str, Any]:
     if not _is_number(out["guidance"]) or out["guidance"] < 0:
         raise SweepError(f"evaluation.guidance: must be a number >= 0, got {out['guidance']!r}")
     out["guidance"] = float(out["guidance"])
+    _choice("evaluation.guidance_rule", out["guidance_rule"], GUIDANCE_RULES)
     _choice("evaluation.normalization", out["normalization"], NORMALIZATIONS)
     if out["critics"] is not None and not isinstance(out["critics"], str):
         raise SweepError(f"evaluation.critics: expected a path or null, got {out['critics']!r}")

@@ -5,7 +5,8 @@ replaced by the null condition (zeros) with probability drop_prob. LM negates th
 is a reparameterization of the input layer, so we leave it out.
 
 Sampling: classifier-free guidance eps = (1 + w) eps_c - w eps_u (Ho & Salimans 2021, eq. 6), both terms from
-one doubled batch; ancestral DDPM over all T steps by default, DDIM with fewer steps as an option.
+one doubled batch, or another guidance rule (models/diffusion/guidance.py); ancestral DDPM over all T steps by
+default, DDIM with fewer steps as an option.
 
 Latents are standardized by a scalar mean and std measured once on training latents and kept as buffers, so they
 travel with the state_dict (SPEC part 0; LM re-estimates them on a test batch at generation, a bug). The exemplar
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .denoiser import AttentionMLPDenoiser
+from .guidance import RULES, guide
 from .samplers import make_sampler
 from .schedule import add_noise, alphas_cumprod, scaled_linear_betas
 
@@ -31,11 +33,6 @@ from .schedule import add_noise, alphas_cumprod, scaled_linear_betas
 # reaches eps multiplied by sqrt(abar) instead. The loss is taken in eps space by default (loss_space 'eps':
 # the same per-step weighting as the paper's eps-MSE) or on v itself ('v').
 PREDICTIONS = ("eps", "v")
-
-
-def guided_eps(eps_cond: Tensor, eps_uncond: Tensor, guidance: float) -> Tensor:
-    """Classifier-free guidance: (1 + w) eps_c - w eps_u. w = 0 is the purely conditional model."""
-    return torch.lerp(eps_uncond, eps_cond, 1.0 + guidance)  # eps_u + (1 + w)(eps_c - eps_u)
 
 
 class LatentDiffusion(nn.Module):
@@ -139,11 +136,13 @@ class LatentDiffusion(nn.Module):
 
     # ----- sampling -----
 
-    def predict_eps(self, x: Tensor, t: Tensor, cond: Tensor, *, guidance: float) -> Tensor:
+    def predict_eps(self, x: Tensor, t: Tensor, cond: Tensor, *, guidance: float,
+                    guidance_rule: str = "cfg") -> Tensor:
         """Guided eps on standardized x, cond (B, L); t (1,) or (B,) int64. w = 0 skips the null branch.
 
-        A v-predicting model's output is turned into eps here, so every sampler (and the guidance, which is affine
-        in the output) works on eps whatever the model predicts."""
+        A v-predicting model's output is turned into eps here, so every sampler works on eps whatever the model
+        predicts; the guidance rule (models/diffusion/guidance.py) combines the two outputs first."""
+        a = self.alphas_cumprod.to(x.dtype)[t][:, None]  # (1|B, 1)
         if guidance == 0.0:
             out = self.denoiser(x, t, cond)
         else:
@@ -151,9 +150,8 @@ class LatentDiffusion(nn.Module):
                 torch.cat([x, x]), t if t.numel() == 1 else torch.cat([t, t]), torch.cat([cond, torch.zeros_like(cond)])
             )  # (2B, L): conditional half, then null-condition half
             out_cond, out_uncond = both.chunk(2)
-            out = guided_eps(out_cond, out_uncond, guidance)
+            out = guide(out_cond, out_uncond, guidance, guidance_rule, x=x, abar=a, prediction=self.prediction)
         if self.prediction == "v":  # eps = sqrt(abar) v + sqrt(1 - abar) x_t (Salimans & Ho 2022, appendix D)
-            a = self.alphas_cumprod.to(x.dtype)[t][:, None]  # (1|B, 1)
             return a.sqrt() * out + (1.0 - a).sqrt() * x
         return out
 
@@ -165,6 +163,7 @@ class LatentDiffusion(nn.Module):
         sampler: str = "ddpm",
         steps: int | None = None,
         guidance: float = 1.0,
+        guidance_rule: str = "cfg",
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """One raw latent (B, L) per raw exemplar latent in cond (B, L).
@@ -177,6 +176,8 @@ class LatentDiffusion(nn.Module):
         self._check_latents("cond", cond)
         if not math.isfinite(guidance):
             raise ValueError(f"guidance must be a finite number, got {guidance}")
+        if guidance_rule not in RULES:
+            raise ValueError(f"guidance_rule must be one of {RULES}, got {guidance_rule!r}")
         if guidance != 0.0 and self.drop_prob == 0.0:
             raise ValueError(
                 f"guidance={guidance} needs an unconditional model, but this one was trained with drop_prob=0: "
@@ -187,7 +188,7 @@ class LatentDiffusion(nn.Module):
         x = torch.randn(c.shape, generator=generator, device=c.device, dtype=c.dtype)  # x_T ~ N(0, I)
         steps_t = stepper.timesteps.to(c.device)  # (S,)
         for i in range(steps_t.shape[0]):
-            eps = self.predict_eps(x, steps_t[i : i + 1], c, guidance=guidance)  # one t for the whole batch
+            eps = self.predict_eps(x, steps_t[i : i + 1], c, guidance=guidance, guidance_rule=guidance_rule)  # one t
             x = stepper.step(x, eps, i, generator=generator)
         return self.unstandardize(x)
 

@@ -12,7 +12,7 @@ from models.diffusion import LatentDiffusion
 from models.diffusion.ddim import DDIMSampler
 from models.diffusion.ddpm import DDPMSampler
 from models.diffusion.denoiser import AttentionMLPDenoiser
-from models.diffusion.model import guided_eps
+from models.diffusion.guidance import from_x0, guide, to_x0
 from models.diffusion.schedule import add_noise, alphas_cumprod, posterior_variance, scaled_linear_betas
 
 T = 1000
@@ -191,10 +191,14 @@ def test_a_v_model_predicts_eps_exactly_where_the_data_is_known(toy):
 # ----- classifier-free guidance -----
 
 
+def cfg(e_c, e_u, w):
+    return guide(e_c, e_u, w, "cfg", x=None, abar=None, prediction="eps")
+
+
 def test_guided_eps_formula_and_doubled_batch():
     e_c, e_u = torch.randn(3, 4), torch.randn(3, 4)
-    torch.testing.assert_close(guided_eps(e_c, e_u, 1.0), 2 * e_c - e_u)
-    torch.testing.assert_close(guided_eps(e_c, e_u, 0.0), e_c)
+    torch.testing.assert_close(cfg(e_c, e_u, 1.0), 2 * e_c - e_u)
+    torch.testing.assert_close(cfg(e_c, e_u, 0.0), e_c)
     torch.manual_seed(0)
     model = LatentDiffusion(latent_size=8, width=16, timesteps=50)
     x, c, t = torch.randn(5, 8), torch.randn(5, 8), torch.tensor([17])
@@ -204,6 +208,41 @@ def test_guided_eps_formula_and_doubled_batch():
         for w in (0.0, 1.0, 2.5):
             expected = (1 + w) * e_cond - w * e_null
             torch.testing.assert_close(model.predict_eps(x, t, c, guidance=w), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_projected_guidance_keeps_only_the_step_across_the_conditional_prediction(prediction):
+    """'projected' (ours): in x0-space the guided prediction is x0_c plus w times the part of (x0_c - x0_u) that
+    is orthogonal to x0_c, per sample; w = 0 is the conditional model, and a step along x0_c (which is what CFG
+    uses to scale the guided latents up) is dropped entirely."""
+    g = torch.Generator().manual_seed(0)
+    x, out_c, out_u = (torch.randn(6, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    abar = torch.tensor([[0.3]], dtype=torch.float64)
+    kw = dict(x=x, abar=abar, prediction=prediction)
+    torch.testing.assert_close(from_x0(to_x0(out_c, **kw), **kw), out_c)  # the two maps are inverse
+    torch.testing.assert_close(guide(out_c, out_u, 0.0, "projected", **kw), out_c)
+    x0_c, x0_u = to_x0(out_c, **kw), to_x0(out_u, **kw)
+    moved = to_x0(guide(out_c, out_u, 2.0, "projected", **kw), **kw) - x0_c  # (6, 8)
+    assert (moved * x0_c).sum(dim=1).abs().max() < 1e-9  # nothing along x0_c
+    step = 2.0 * (x0_c - x0_u)
+    torch.testing.assert_close(step - moved,  # what was dropped: the step's projection on x0_c
+                               ((step * x0_c).sum(dim=1, keepdim=True) / x0_c.pow(2).sum(dim=1, keepdim=True)) * x0_c)
+    along = from_x0(0.5 * x0_c, **kw)  # an unconditional prediction half the conditional one: a pure step along x0_c
+    torch.testing.assert_close(guide(out_c, along, 3.0, "projected", **kw), out_c)
+    assert not torch.allclose(guide(out_c, along, 3.0, "cfg", **kw), out_c)  # CFG takes it (scales x0 by 2.5)
+
+
+def test_sample_takes_the_guidance_rule():
+    torch.manual_seed(0)
+    model = LatentDiffusion(latent_size=8, width=16, timesteps=50, prediction="v")
+    model.set_latent_stats(torch.randn(64, 8))
+    cond = torch.randn(4, 8)
+    draw = lambda rule, w: model.sample(cond, sampler="ddim", steps=10, guidance=w, guidance_rule=rule,  # noqa: E731
+                                       generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(draw("projected", 0.0), draw("cfg", 0.0))  # the same conditional model at w = 0
+    assert not torch.allclose(draw("projected", 2.0), draw("cfg", 2.0))
+    with pytest.raises(ValueError, match="guidance_rule must be one of"):
+        draw("apg", 1.0)
 
 
 def test_training_drops_condition_at_drop_prob():

@@ -51,7 +51,8 @@ def run_sweep(tmp_path, data_dir, objective, n=14):
             d = math.hypot((o - HUMAN[0]) / HUMAN[0], (r - HUMAN[1]) / HUMAN[1])
             study.tell(trial, list(values))
             row.update(state="COMPLETE", originality=o, recognizability=r, distance=d, value_0=values[0],
-                       value_1=values[1] if len(values) > 1 else None)
+                       value_1=values[1] if len(values) > 1 else None, sampler="ddim", sampler_steps=50,
+                       guidance=1.0, critics="c0ffee")
         write_trial_row(tmp_path, row, space=spec.space)
     return read_results(tmp_path), study
 
@@ -115,6 +116,9 @@ def test_status_and_best_text(tmp_path, data_dir):
     assert [line.split()[2] for line in lines if line[0].isdigit()] == [str(t) for t in ranked]
     # A stored run_dir is relative to the sweep directory; best_text shows it absolute (search/portable.py).
     assert lines[2].strip().startswith("run: /") and lines[2].endswith(f"/sweeps/r/trials/{ranked[0]:05d}")
+    # both name how the samples were drawn and scored (every figure about models does)
+    scored = "scored with ddim-50, guidance 1 (cfg), critics c0ffee"  # rows before schema 4 read as cfg
+    assert f"  {scored}" in text.splitlines() and lines[-1] == f"({scored})"
 
 
 def test_pareto_mask_golden():

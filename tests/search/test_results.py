@@ -102,6 +102,21 @@ def test_export_writes_one_file(tmp_path):
     assert pq.read_schema(out).field("trial").type == "int64"
 
 
+def test_rows_before_schema_4_read_with_the_papers_guidance_rule(tmp_path):
+    write_trial_row(tmp_path, {**full_row(0), "guidance_rule": "projected"}, space=SPACE)
+    write_trial_row(tmp_path, full_row(1), space=SPACE)
+    path = trial_path(tmp_path, 1)  # trial 1 as a schema-3 file: no guidance_rule column
+    table = pq.read_table(path).drop_columns(["guidance_rule"])
+    pq.write_table(table.set_column(0, "schema_version", pa.array([3], type=pa.int32())), path)
+    write_trial_row(tmp_path, {"sweep": "s", "trial": 2, "state": "FAIL"})
+    df = read_results(tmp_path).set_index("trial")
+    assert df.loc[0, "guidance_rule"] == "projected" and df.loc[1, "guidance_rule"] == "cfg"
+    assert pd.isna(df.loc[2, "guidance_rule"])  # a trial that never sampled has no rule
+    pq.write_table(pq.read_table(trial_path(tmp_path, 0)).drop_columns(["guidance_rule"]), trial_path(tmp_path, 0))
+    pq.write_table(pq.read_table(trial_path(tmp_path, 2)).drop_columns(["guidance_rule"]), trial_path(tmp_path, 2))
+    assert list(read_results(tmp_path)["guidance_rule"].fillna("-")) == ["cfg", "cfg", "-"]  # no file has it
+
+
 def test_newer_schema_is_refused(tmp_path):
     write_trial_row(tmp_path, {"sweep": "s", "trial": 0, "state": "FAIL"})
     path = trial_path(tmp_path, 0)

@@ -107,6 +107,7 @@ def test_malformed_yaml_names_the_file(tmp_path):
     (lambda r: r.update(storage="redis://host"), "storage: unsupported URL scheme 'redis'"),
     (lambda r: r.update(evaluation={"sampler": "ddpm", "steps": 50}), "evaluation.steps: DDPM runs every timestep"),
     (lambda r: r.update(evaluation={"guidance": -1}), "evaluation.guidance: must be a number >= 0"),
+    (lambda r: r.update(evaluation={"guidance_rule": "apg"}), "evaluation.guidance_rule: unknown value 'apg'"),
     (lambda r: r.update(pruner={"name": "hyperband"}), "pruner.name: unknown value 'hyperband'"),
     (lambda r: r.update(objective="pareto", pruner="median"), "pruner.name: median cannot prune"),
     (lambda r: r.update(warm_start={"configs": [{"w_prototype": 1000.0}]}),

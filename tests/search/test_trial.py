@@ -68,6 +68,27 @@ def test_one_trial_runs_without_ray_and_writes_its_row(sweep_file, tmp_path, dat
     assert len(seen) == 3
 
 
+def test_a_trial_evaluated_with_projected_guidance_names_the_rule(sweep_file, tmp_path, data_dir, critics_dir):
+    """evaluation.guidance_rule reaches the sampler, the row and the samples' file name (which `sweep rescore`
+    reads back), so a trial scored with our guidance is never mistaken for one scored with the paper's."""
+    from search.rescore import samples_path
+    from search.results import read_results
+
+    spec, config = _config(sweep_file, tmp_path, data_dir, critics_dir, {"w_prototype": 1.0},
+                           evaluation={"sampler": "ddim", "steps": 2, "guidance": 2.0, "guidance_rule": "projected",
+                                       "critics": critics_dir})
+    row = run_trial(config)
+    assert row["state"] == "COMPLETE", row.get("error")
+    assert row["guidance_rule"] == "projected" and row["guidance"] == 2.0
+    stored = read_results(spec.dir()).iloc[0]
+    assert stored["guidance_rule"] == "projected"
+    npz = samples_path(stored)
+    assert npz.name == "evaluation_ddim2_w2_projected_seed0.npz" and npz.is_file()
+    import json
+
+    assert json.loads(npz.with_suffix(".json").read_text())["guidance_rule"] == "projected"
+
+
 def test_a_diverging_trial_is_recorded_as_failed_with_its_reason(sweep_file, tmp_path, data_dir, critics_dir):
     # A learning rate of 1e12 makes the LDM's loss NaN within its first steps: a real divergence.
     spec, config = _config(sweep_file, tmp_path, data_dir, critics_dir, {"w_prototype": 1.0},
