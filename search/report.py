@@ -148,8 +148,8 @@ def cost_lines(df) -> list[str]:
         return []
     parts = [f"{label} {done[col].mean():.0f} s" for label, col in STAGE_COLUMNS
              if col in done.columns and done[col].notna().any()]
-    lines = ["cost per completed trial (mean): " + ", ".join(parts)]
-    if "peak_rss_mb" in done.columns and done["peak_rss_mb"].notna().any():
+    lines = ["cost per completed trial (mean): " + ", ".join(parts)] if parts else []  # none: rows without costs
+    if parts and "peak_rss_mb" in done.columns and done["peak_rss_mb"].notna().any():
         lines[-1] += f"; peak memory median {done['peak_rss_mb'].median():.0f} MiB, max {done['peak_rss_mb'].max():.0f} MiB"
     if {"started_at", "finished_at"} <= set(df.columns) and df["finished_at"].notna().any():
         span = (df["finished_at"].max() - df["started_at"].min()).total_seconds()

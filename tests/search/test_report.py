@@ -108,6 +108,7 @@ def test_status_and_best_text(tmp_path, data_dir):
     df, _ = run_sweep(tmp_path / "sweep", data_dir, "distance")
     text = status_text(df, name="r", n_trials=20)
     assert text.splitlines()[0] == "sweep r: 14 of 20 trials finished (COMPLETE 13, PRUNED 0, FAIL 1)"
+    assert not any(line.startswith("cost per completed trial") for line in text.splitlines())  # none recorded
     done = df[df["state"] == "COMPLETE"]
     winner = done.loc[done["distance"].idxmin()]
     assert f"best so far: trial {winner['trial']} " in text and f"{winner['distance']:.4f}" in text
