@@ -422,15 +422,27 @@ def pareto_figure(df, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None, data_dir=None) -> list[Path]:
-    """Every figure that applies to this sweep, written under out_dir; returns the paths written."""
+def figure_caption(df, budget: str | None = None) -> str:
+    """What a figure about models must name: the training budget (when known), the sampler and steps, the
+    guidance weight and rule, and the critics, from the sweep's finished rows ('' when none)."""
+    done = completed(df)
+    scored = scored_text(done.iloc[0]) if len(done) else ""
+    return "; ".join(part for part in (budget, scored) if part)
+
+
+def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None, data_dir=None,
+                 budget: str | None = None) -> list[Path]:
+    """Every figure that applies to this sweep, written under out_dir; returns the paths written. budget: how the
+    trials were trained (e.g. 'preset standard: RAE 8 + LDM 40 epochs'), named under the figures' titles."""
     out_dir = Path(out_dir)
     label = f" ({name})" if name else ""
-    title = textwrap.fill(f"Originality vs recognizability{label}", 64)  # several sweeps' names: wrapped
+    caption = figure_caption(df, budget)
+    below = f"\n{textwrap.fill(caption, 56)}" if caption else ""
+    title = textwrap.fill(f"Originality vs recognizability{label}", 64) + below  # several sweeps' names: wrapped
     paths = [figure3(df, out_dir / "figure3.png", title=title)]
     if "sweep" not in df.columns or df["sweep"].nunique() <= 1:  # trial numbers of several sweeps would collide
         paths.append(distance_figure(df, out_dir / "distance.png",
-                                     title=f"Distance to the human point by trial{label}"))
+                                     title=f"Distance to the human point by trial{label}{below}"))
     if study is not None:
         importance = importance_figure(study, out_dir / "importance.png")
         if importance is not None:

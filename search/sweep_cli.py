@@ -213,6 +213,14 @@ def _best(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(spec) -> str:
+    """The training budget of a sweep's trials, as its figures name it."""
+    from models.config import build_config
+
+    cfg = build_config(spec.train)
+    return f"preset {cfg.preset or 'none'}: RAE {cfg.rae.epochs} + LDM {cfg.ldm.epochs} epochs"
+
+
 def _report(args: argparse.Namespace) -> int:
     from search.report import write_report
     from search.rescore import combined_results, ranked_results
@@ -233,7 +241,7 @@ def _report(args: argparse.Namespace) -> int:
         study, name = load_study(spec), spec.name
     for note in notes:
         print(note)
-    for path in write_report(df, out, study=study, name=name, data_dir=data_dir):
+    for path in write_report(df, out, study=study, name=name, data_dir=data_dir, budget=_budget(spec)):
         print(path)
     return 0
 

@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from evaluation.figures import draw_figure3
-from search.report import best_text, best_trials, figure3_inputs, pareto_mask, row_params, status_text, write_report
+from search.report import (best_text, best_trials, figure3_inputs, figure_caption, pareto_mask, row_params, status_text,
+                           write_report)
 from search.results import read_results, write_trial_row
 from search.samplers import make_sampler
 from search.space import suggest, train_config_for
@@ -120,6 +121,7 @@ def test_status_and_best_text(tmp_path, data_dir):
     # both name how the samples were drawn and scored (every figure about models does)
     scored = "scored with ddim-50, guidance 1 (cfg), critics c0ffee"  # rows before schema 4 read as cfg
     assert f"  {scored}" in text.splitlines() and lines[-1] == f"({scored})"
+    assert figure_caption(df, "preset quick: RAE 6 + LDM 40 epochs") == f"preset quick: RAE 6 + LDM 40 epochs; {scored}"
 
 
 def test_pareto_mask_golden():
