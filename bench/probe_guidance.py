@@ -31,7 +31,7 @@ from pathlib import Path
 
 def parse_variant(variant: str):
     """(guidance weight, guidance rule of the model, patch or None): patch(c, u, x, a, t) -> the guided output."""
-    import torch
+    from models.diffusion.guidance import guide
 
     name, *p = variant.split(":")
     try:
@@ -42,7 +42,7 @@ def parse_variant(variant: str):
     if shapes.get(name) != len(p):
         raise SystemExit(f"unknown variant {variant!r}: cfg:W, projected:W, rescale:W:PHI or interval:W:LO:HI")
     w = p[0]
-    cfg = lambda c, u: torch.lerp(u, c, 1.0 + w)  # noqa: E731
+    cfg = lambda c, u: guide(c, u, w, "cfg", x=None, abar=None, prediction="v")  # noqa: E731 (the paper's rule)
     if name in ("cfg", "projected"):
         return w, name, None
     if name == "rescale":

@@ -58,7 +58,7 @@ def samples_per_class(labels: torch.Tensor, n_classes: int) -> int:
 
 def result_name(sampler: str, steps: int, guidance: float, seed: int, guidance_rule: str = "cfg") -> str:
     """evaluation_ddim50_w1_seed0; a guidance rule other than the paper's is named (..._w2_projected_seed0)."""
-    rule = "" if guidance_rule in ("cfg", None) else f"_{guidance_rule}"
+    rule = "" if guidance_rule == "cfg" else f"_{guidance_rule}"
     return f"{RESULT_PREFIX}{sampler}{steps}_w{guidance:g}{rule}_seed{seed}"
 
 
@@ -82,7 +82,6 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     from evaluation.human import human_points, test_source
     from models.data import load_dataset, resolve_data_dir
     from models.device import resolve_device
-    from models.diffusion.guidance import RULES as GUIDANCE_RULES
     from models.diffusion.samplers import make_sampler
     from models.generate import generate
     from models.run import load_config_of
@@ -111,9 +110,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     if steps is None and sampler == "ddim":
         steps = config.sample.steps if config.sample.sampler == "ddim" else None
     guidance = config.sample.guidance if guidance is None else guidance
-    guidance_rule = guidance_rule or config.sample.guidance_rule
-    if guidance_rule not in GUIDANCE_RULES:
-        raise ValueError(f"guidance_rule must be one of {GUIDANCE_RULES}, got {guidance_rule!r}")
+    guidance_rule = guidance_rule or config.sample.guidance_rule  # checked by LatentDiffusion.sample
     n_steps = int(make_sampler(sampler, run.ldm.betas, steps=steps).timesteps.numel())  # validates steps too
     points = human_points(critics, imageset, data_dir=resolve_data_dir(data_dir)[0] if dataset == "omniglot"
                           else None)

@@ -116,12 +116,12 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
 
 
 def scored_text(row) -> str:
-    """How a row's samples were drawn and scored: sampler and steps, guidance weight and rule, critics."""
+    """How a row's samples were drawn and scored: sampler and steps, guidance weight and rule (read_results gives
+    rows before schema 4 the paper's 'cfg'), critics."""
     if not _present(row.get("sampler")):
         return ""
-    rule = row.get("guidance_rule") if _present(row.get("guidance_rule")) else "cfg"
     steps = f"{int(row['sampler_steps'])}" if _present(row.get("sampler_steps")) else "?"
-    return (f"scored with {row['sampler']}-{steps}, guidance {row.get('guidance'):g} ({rule}), "
+    return (f"scored with {row['sampler']}-{steps}, guidance {row['guidance']:g} ({row['guidance_rule']}), "
             f"critics {row.get('critics')}")
 
 
@@ -277,10 +277,7 @@ def settings_table(df) -> str:
     human = _point(df, "human")
     lines.append("")
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
-                 f"{first.get('normalization')} normalization; evaluation {first.get('sampler')}-"
-                 f"{first.get('sampler_steps')}, guidance {first.get('guidance'):g} "
-                 f"({first.get('guidance_rule') or 'cfg'}); "
-                 f"critics {first.get('critics')}. "
+                 f"{first.get('normalization')} normalization; {scored_text(first)}. "
                  "A configuration trained with several seeds shows the mean over its seeds.")
     return "\n".join(lines) + "\n"
 

@@ -51,9 +51,8 @@ def samples_path(row) -> Path:
     guidance and seed (evaluation.run_eval.result_name)."""
     from evaluation.run_eval import result_name
 
-    rule = row.get("guidance_rule")
     name = result_name(str(row["sampler"]), int(row["sampler_steps"]), float(row["guidance"]), int(row["seed"]),
-                       rule if isinstance(rule, str) else "cfg")
+                       str(row["guidance_rule"]))  # 'cfg' for rows before schema 4 (read_results)
     return Path(row["run_dir"]) / f"{name}.npz"
 
 

@@ -188,7 +188,7 @@ def base_row(spec, config: Mapping[str, Any], cfg=None) -> dict[str, Any]:
         "sweep": spec.name, "trial": int(config["trial"]), "state": "FAIL", "params": dict(config["params"]),
         "setting": cfg.rae.setting, "dataset": cfg.data.dataset, "objective": spec.objective,
         "normalization": ev.get("normalization"), "sampler": ev.get("sampler"), "sampler_steps": ev.get("steps"),
-        "guidance": ev.get("guidance"), "guidance_rule": ev.get("guidance_rule") or "cfg", "seed": cfg.seed,
+        "guidance": ev.get("guidance"), "guidance_rule": ev.get("guidance_rule"), "seed": cfg.seed,
         "code_version": code_version(),
         "run_dir": str(config["run_dir"]),
         # Restarts after a failed worker (lost node, out of GPU memory): the driver counts them into the config.
@@ -236,7 +236,7 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
 
     critics = critics_for(eval_cfg.get("critics") or cfg.data.dataset)
     result, _ = evaluate_run(run_dir, sampler=eval_cfg["sampler"], steps=eval_cfg["steps"],
-                             guidance=eval_cfg["guidance"], guidance_rule=eval_cfg.get("guidance_rule") or "cfg",
+                             guidance=eval_cfg["guidance"], guidance_rule=eval_cfg["guidance_rule"],
                              seed=cfg.seed, critics=critics,
                              data_dir=cfg.data.data_dir, normalization=eval_cfg["normalization"],
                              imageset=data,  # the process's cached copy: no second load per trial
