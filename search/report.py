@@ -8,9 +8,10 @@ Figures (PNG, matplotlib without a display):
   distance.png    distance to human against trial number, best-so-far line; pruned and failed trials marked
   importance.png  optuna.importance.get_param_importances on the study (PED-ANOVA, Optuna's default)
   pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
-  figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (when the trials'
-                  stored samples are on this machine)
-  settings.md     the distance of each setting's best weight (mean over seeds), nearest first
+  figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (from any seed of
+                  it whose stored samples are on this machine)
+  settings.md     the distance of each setting's best weight (mean over seeds), nearest first; names the settings
+                  Figure 2 leaves out
 
 `sweep report NAME --with OTHER ...` reports several sweeps evaluated alike as one (search.rescore.combined_results):
 figure3, figure2 and settings.md over all their trials; no distance.png or importance.png (one sweep's each).
@@ -219,6 +220,11 @@ def _dataset(df) -> str:
     return str(names.iloc[0]) if len(names) else "dataset"
 
 
+def _config_key(row) -> str:
+    """What makes two trials the same configuration: the setting and the searched parameters (not the seed)."""
+    return repr((setting_of(row), sorted(row_params(row).items())))
+
+
 def config_summary(df):
     """The COMPLETE trials grouped by configuration (setting and searched parameters; training seeds pooled): one
     row per configuration (its first trial's row) with the mean originality, recognizability and distance over its
@@ -226,11 +232,8 @@ def config_summary(df):
     done = completed(df)
     if done.empty:
         return done.assign(setting_label=[], n_seeds=[], distance_range=[])
-    labels, keys = [], []
-    for _, r in done.iterrows():
-        labels.append(setting_of(r))
-        keys.append(repr((labels[-1], sorted(row_params(r).items()))))
-    done = done.assign(setting_label=labels, _config=keys)
+    done = done.assign(setting_label=[setting_of(r) for _, r in done.iterrows()],
+                       _config=[_config_key(r) for _, r in done.iterrows()])
     rows = []
     for _, part in done.groupby("_config", sort=False):
         row = part.iloc[0].copy()
@@ -282,25 +285,43 @@ def settings_table(df) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure2_best(df, path: str | Path, *, data_dir=None, classes=(0, 1, 2, 3, 4, 5), per_row: int = 4):
-    """Figure 2: test exemplars with samples of each setting's best weight (from the samples the trials stored);
-    None when no trial's samples are on this machine (a copied sweep without its trial directories)."""
+def figure2_best(df, path: str | Path, *, data_dir=None, classes=(0, 1, 2, 3, 4, 5),
+                 per_row: int = 4) -> tuple[Path | None, list[str]]:
+    """Figure 2: test exemplars with samples of each setting's best configuration, from the samples one of its
+    trials stored (the first, in row order, whose samples are on this machine: the figure shows one seed where the
+    table gives the mean over seeds). Returns (the figure, or None when no setting has stored samples, e.g. a
+    copied sweep without its trial directories; the settings left out)."""
     from evaluation.figures import figure2
 
-    samples = {}
-    for _, r in best_per_setting(df).iterrows():
-        run_dir = Path(str(r.get("run_dir"))) if _present(r.get("run_dir")) else None
-        found = sorted(run_dir.glob("evaluation_*.npz")) if run_dir is not None and run_dir.is_dir() else []
-        if found:
-            w = _weight_of(r, r["setting_label"])
-            with np.load(found[0]) as z:
-                samples[r["setting_label"] + ("" if w is None else f" {w:g}")] = z["samples"]
+    done = completed(df)
+    keys = [_config_key(r) for _, r in done.iterrows()]
+    samples, missing = {}, []
+    for _, best in best_per_setting(df).iterrows():
+        w = _weight_of(best, best["setting_label"])
+        label = best["setting_label"] + ("" if w is None else f" {w:g}")
+        stored = [f for (_, r), key in zip(done.iterrows(), keys)
+                  if key == _config_key(best) and (f := _stored_samples(r)) is not None]
+        if not stored:
+            missing.append(label)
+            continue
+        with np.load(stored[0]) as z:
+            samples[label] = z["samples"]
     if not samples:
-        return None
+        return None, missing
     from models.data import load_dataset
 
     exemplars = load_dataset(str(df["dataset"].dropna().iloc[0]), data_dir=data_dir).test_exemplars.numpy()
-    return figure2(exemplars, samples, path, classes=classes, per_row=per_row)
+    return figure2(exemplars, samples, path, classes=classes, per_row=per_row), missing
+
+
+def _stored_samples(row) -> Path | None:
+    """The samples a row was scored on when they are on this machine (search.rescore.samples_path), else None."""
+    from search.rescore import samples_path
+
+    if not all(_present(row.get(c)) for c in ("run_dir", "sampler", "sampler_steps", "guidance", "seed")):
+        return None
+    path = samples_path(row)
+    return path if path.is_file() else None
 
 
 def _weight_of(row, setting: str) -> float | None:
@@ -446,11 +467,15 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
             paths.append(importance)
     if df["value_1"].notna().any():
         paths.append(pareto_figure(df, out_dir / "pareto.png"))
-    table = out_dir / "settings.md"
-    table.write_text(f"# Each setting's best weight{label}\n\n" + settings_table(df))
-    paths.append(table)
+    note = ""
     if len(completed(df)) and "dataset" in df.columns and df["dataset"].notna().any():
-        fig2 = figure2_best(df, out_dir / "figure2.png", data_dir=data_dir)
+        fig2, missing = figure2_best(df, out_dir / "figure2.png", data_dir=data_dir)
         if fig2 is not None:
             paths.append(fig2)
+        if missing:
+            note = (f"\nFigure 2 leaves out {', '.join(missing)}: no trial of that configuration has its samples "
+                    "on this machine (run directories are not committed).\n")
+    table = out_dir / "settings.md"
+    table.write_text(f"# Each setting's best weight{label}\n\n" + settings_table(df) + note)
+    paths.append(table)
     return paths

@@ -189,12 +189,15 @@ def test_settings_table_gives_each_settings_nearest_trial(tmp_path, data_dir):
     assert len(lines) == len(settings) and lines[0].startswith(f"| 1 | {best.iloc[0]['setting_label']} |")
     assert f"{best.iloc[0]['distance']:.3f}" in lines[0]
     paths = write_report(df, tmp_path / "report")
-    assert (tmp_path / "report" / "settings.md").read_text().endswith(table)
-    assert not (tmp_path / "report" / "figure2.png").exists()  # no stored samples in this sweep
+    text = (tmp_path / "report" / "settings.md").read_text()
+    assert table in text and not (tmp_path / "report" / "figure2.png").exists()  # no stored samples in this sweep
+    left_out = text.splitlines()[-1].removeprefix("Figure 2 leaves out ").split(":")[0].split(", ")
+    assert [label.split()[0] for label in left_out] == list(best["setting_label"])  # every setting, each named
 
 
-def _grid_sweep(root, name, seed, points, *, guidance=1.0):
-    """A finished grid sweep on disk (saved spec + rows): points = [(family, weight or None, o, r)]."""
+def _grid_sweep(root, name, seed, points, *, guidance=1.0, run_dirs=False):
+    """A finished grid sweep on disk (saved spec + rows): points = [(family, weight or None, o, r)]; run_dirs: each
+    row names a run directory trials/NNNNN/run (not created here)."""
     from search.study import save_spec
 
     families = {}
@@ -213,7 +216,8 @@ def _grid_sweep(root, name, seed, points, *, guidance=1.0):
             "dataset": "omniglot", "originality": o, "recognizability": r, "human_originality": HUMAN[0],
             "human_recognizability": HUMAN[1], "normalization": "relative", "critics": "c0ffee", "sampler": "ddim",
             "sampler_steps": 50, "guidance": guidance, "objective": "distance",
-            "distance": math.hypot((o - HUMAN[0]) / HUMAN[0], (r - HUMAN[1]) / HUMAN[1])}, space=spec.space)
+            "distance": math.hypot((o - HUMAN[0]) / HUMAN[0], (r - HUMAN[1]) / HUMAN[1]),
+            **({"run_dir": str(spec.dir() / "trials" / f"{n:05d}" / "run")} if run_dirs else {})}, space=spec.space)
     return spec
 
 
@@ -253,3 +257,28 @@ def test_report_with_seed_repeats_and_extra_weights_averages_the_seeds(tmp_path,
                         cwd=tmp_path)
     assert refused.returncode != 0 and "differ in guidance" in refused.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_figure2_draws_each_settings_best_configuration_from_any_seed_with_stored_samples(tmp_path, data_dir):
+    """The seed-0 trials' samples are gone (run directories not committed); seed 1 of the best prototype weight
+    kept its samples: Figure 2 draws prototype 10 from seed 1, and settings.md names the setting it leaves out."""
+    from search.report import figure2_best
+    from search.rescore import combined_results, samples_path
+
+    _grid_sweep(tmp_path, "g", 0, [("none", None, 1.5, 0.5), ("prototype", 10.0, 1.1, 0.74)], run_dirs=True)
+    _grid_sweep(tmp_path, "g1", 1, [("prototype", 10.0, 1.2, 0.72)], run_dirs=True)
+    df = combined_results([tmp_path / "g", tmp_path / "g1"])[0]
+    kept = df[df["sweep"] == "g1"].iloc[0]
+    stored = samples_path(kept)
+    stored.parent.mkdir(parents=True)
+    np.savez(stored, samples=np.random.default_rng(0).random((150, 4, 48, 48)).astype(np.float32))
+    assert all(not samples_path(r).exists() for _, r in df[df["sweep"] == "g"].iterrows())
+
+    path, missing = figure2_best(df, tmp_path / "f2.png", data_dir=data_dir)
+    assert path.read_bytes().startswith(PNG) and missing == ["none"]
+
+    write_report(df, tmp_path / "report", data_dir=data_dir)
+    assert (tmp_path / "report" / "figure2.png").is_file()
+    assert "Figure 2 leaves out none:" in (tmp_path / "report" / "settings.md").read_text()
+    stored.unlink()  # no setting has samples now: no figure, both named
+    assert figure2_best(df, tmp_path / "f2b.png", data_dir=data_dir) == (None, ["prototype 10", "none"])
