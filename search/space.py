@@ -487,8 +487,9 @@ def train_config_for(spec, params: Mapping[str, Any]):
         target, value = param_target(name), _value_of(params, name, dim)
         if target.startswith("train."):
             set_dotted(raw, target[len("train."):], value)
-        elif target == "evaluation.guidance":  # the run's sample grid shows what is evaluated
-            set_dotted(raw, "sample.guidance", value)
+    evaluation = evaluation_for(spec, params)  # the run's sample grid shows the guidance that is evaluated
+    set_dotted(raw, "sample.guidance", evaluation["guidance"])
+    set_dotted(raw, "sample.guidance_rule", evaluation["guidance_rule"])
     return build_config(raw)
 
 

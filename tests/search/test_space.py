@@ -96,6 +96,20 @@ def test_other_parameters_reach_the_config_and_the_evaluation(data_dir):
         assert untouched["sampler"] == "ddpm" and untouched["steps"] is None  # the default: DDPM, every step
 
 
+def test_the_sample_grid_shows_the_evaluated_guidance_when_it_is_fixed_by_the_sweep(data_dir):
+    """A sweep that evaluates with projected guidance at w 2 (not the preset's CFG at w 1) trains runs whose
+    samples.png is drawn the same way; a sweep that says nothing keeps the preset's sample section."""
+    spec = make_spec(data_dir, {"regularizers": {"prototype": {"low": 0.1, "high": 10}}},
+                     evaluation={"guidance": 2.0, "guidance_rule": "projected"})
+    plain = make_spec(data_dir, {"regularizers": {"prototype": {"low": 0.1, "high": 10}}})
+    for params in sample(spec.space, 3):
+        cfg = train_config_for(spec, params)
+        assert (cfg.sample.guidance, cfg.sample.guidance_rule) == (2.0, "projected")
+        default = train_config_for(plain, params).sample
+        assert (default.guidance, default.guidance_rule) == (1.0, "cfg") == (plain.evaluation["guidance"],
+                                                                              plain.evaluation["guidance_rule"])
+
+
 @pytest.mark.parametrize("search, key", [
     ({"regularizers": {"none": 1.0}}, "search.regularizers.none: unknown regularizer"),
     ({"families": {"protoype": {"low": 1.0, "high": 2.0}}}, "search.families.protoype: unknown regularizer"),
