@@ -10,7 +10,8 @@ sweep scored with old critics can be scored again with new ones without training
 
 The trial rows themselves are never rewritten: the new scores lie beside the old ones, named by critics.
 `ranked_results` is what the inspection commands read: each row's scores by the dataset's shipped critics when a
-re-score with them exists (the row's own scores otherwise, the originals kept in `trial_*` columns), and, when the
+re-score with them exists (the row's own scores otherwise, the originals kept in `trial_*` columns; a sweep with
+no shipped-critics scores at all reads with the critics that score most of its rows), and, when the
 rows are still scored by different critics, only the rows of one critics hash are ranked (distances by different
 critics are not comparable: each has its own originality unit and its own human point), with a note that says so.
 The reading side imports no torch.
@@ -126,9 +127,24 @@ def read_rescored(sweep_dir) -> dict[str, dict[int, dict]]:
 CRITICS_COLUMNS = CEILING_POINT_COLUMNS + ("lake2015_originality", "lake2015_recognizability")
 
 
+def preferred_critics(df, rescored: dict[str, dict[int, dict]], dataset: str) -> str | None:
+    """Which critics' scores a dataset's COMPLETE rows are read with: the shipped critics' when any row has them
+    (its own or a re-score), else those that score the most rows (own scores and re-scores together), so a sweep
+    re-scored throughout with critics that are no longer shipped still reads as one; None when no row is scored."""
+    done = df[(df["state"] == "COMPLETE") & (df["dataset"] == dataset)]
+    cover = {str(h): set(done.loc[done["critics"] == h, "trial"].astype(int)) for h in done["critics"].dropna().unique()}
+    for h, records in rescored.items():
+        cover.setdefault(h, set()).update(int(t) for t in done["trial"] if int(t) in records)
+    shipped = shipped_hash(dataset)
+    if shipped is not None and cover.get(shipped):
+        return shipped
+    return max(cover, key=lambda h: len(cover[h]), default=None)
+
+
 def with_preferred_scores(df, sweep_dir):
-    """The rows with the shipped critics' scores where a re-score with them exists (column `scored_by` says
-    'trial' or 'rescore'); the row's own scores are kept in trial_<column> columns."""
+    """The rows with the preferred critics' scores (preferred_critics: the shipped ones where they exist) where a
+    re-score with them exists (column `scored_by` says 'trial' or 'rescore'); the row's own scores are kept in
+    trial_<column> columns."""
     df = df.copy()
     for col in SCORE_COLUMNS:
         df[f"trial_{col}"] = df[col]
@@ -139,7 +155,7 @@ def with_preferred_scores(df, sweep_dir):
     if not rescored or df.empty:
         return df
     for dataset in df["dataset"].dropna().unique():
-        h = shipped_hash(dataset)
+        h = preferred_critics(df, rescored, dataset)
         records = rescored.get(h or "", {})
         for i in df.index[(df["dataset"] == dataset) & (df["critics"] != h)]:
             rec = records.get(int(df.at[i, "trial"]))

@@ -99,3 +99,40 @@ def test_missing_samples_are_reported(sweep, critics, data_dir, tmp_path):
     lines = []
     counts = rescore_sweep(other, critics, data_dir=data_dir, log=lines.append)
     assert counts["missing"] == 1 and any("no stored samples" in line for line in lines)
+
+
+def test_a_sweep_rescored_with_older_critics_reads_as_one_until_the_shipped_ones_score_it(tmp_path):
+    """Rows first scored by V1 and re-scored throughout with V2 (neither shipped now) rank together under V2, the
+    critics that score most rows; once any row has the shipped critics' score, those are preferred (and the rest
+    is not ranked against it)."""
+    from search.rescore import RESCORED_DIR
+
+    v2, shipped = "ab1f54bfae1387e0", shipped_hash("omniglot")
+    d = tmp_path / "old"
+
+    def row(n, critics, distance):
+        write_trial_row(d, {"sweep": "old", "trial": n, "state": "COMPLETE", "setting": "none", "dataset": "omniglot",
+                            "originality": 0.6, "recognizability": 0.9, "distance": distance, "objective": "distance",
+                            "human_originality": 0.567, "human_recognizability": 0.927, "normalization": "relative",
+                            "critics": critics, "threshold": 0.3, "sampler": "ddim", "sampler_steps": 50,
+                            "guidance": 1.0, "seed": 0})
+
+    def rescore(critics, n, distance, human_o):
+        out = d / RESCORED_DIR / critics / f"trial_{n:05d}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"trial": n, "critics": critics, "originality": 0.2, "recognizability": 0.8,
+                                   "distance": distance, "human_originality": human_o, "human_recognizability": 0.96,
+                                   "threshold": 0.3}))
+
+    row(0, V1, 0.30)  # scored when V1 was shipped
+    row(1, v2, 0.41)  # scored when V2 was shipped
+    rescore(v2, 0, 0.28, 0.192)
+    df, note = ranked_results(d)
+    assert (df["critics"] == v2).all() and list(df["distance"]) == [0.28, 0.41]
+    assert list(df["scored_by"]) == ["rescore", "trial"] and df.loc[0, "trial_critics"] == V1
+    assert f"every trial here is scored by critics {v2}, not the shipped ones" in note  # one group, ranked
+
+    rescore(shipped, 1, 0.45, 0.19)
+    df, note = ranked_results(d)
+    assert df.loc[1, "critics"] == shipped and df.loc[1, "distance"] == 0.45
+    assert "mixes critics" in note and math.isnan(df.loc[0, "distance"])  # V1's row is not ranked against it
