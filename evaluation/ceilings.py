@@ -57,10 +57,12 @@ def _point(result: dict) -> dict:
 
 @torch.no_grad()
 def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, critics, human_point: dict,
-                   normalization: str = "relative", seed: int = 0) -> dict:
+                   normalization: str = "relative", seed: int = 0, exemplar_outputs: tuple | None = None) -> dict:
     """The stage ceilings of a trained autoencoder and the latents its LDM sampled (see the module docstring).
 
     sampled_z: (C * per_class, L) raw latents grouped by class, as models.generate returns them.
+    exemplar_outputs: critics.exemplar_outputs(imageset.test_exemplars) when the caller has them (the samples'
+    evaluation): computed once for both ceilings otherwise.
     """
     from evaluation.evaluate import evaluate_samples
     from models.device import module_device
@@ -76,12 +78,14 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
     real_z = encode_images(ae, imageset.test_images.to(device), seed=seed).cpu()
     ex_z = encode_images(ae, imageset.test_exemplars.to(device), seed=seed + 1).cpu()
     subset = drawing_subset(imageset.test_labels)
+    exemplar_outputs = exemplar_outputs or critics.exemplar_outputs(imageset.test_exemplars)
     ae_result = evaluate_samples(decode(real_z[subset]), imageset.test_exemplars, critics,
                                  labels=imageset.test_labels[subset], human_point=human_point,
-                                 normalization=normalization)
+                                 normalization=normalization, exemplar_outputs=exemplar_outputs)
     ex_x = decode(ex_z)
     copy_result = evaluate_samples(ex_x[:, None], imageset.test_exemplars, critics,  # (C, 1, 48, 48)
-                                   human_point=human_point, normalization=normalization)
+                                   human_point=human_point, normalization=normalization,
+                                   exemplar_outputs=exemplar_outputs)
     sampled_labels = torch.arange(n_classes).repeat_interleave(per_class)
     return {
         "ae": {**_point(ae_result), "drawings": len(subset)},

@@ -83,6 +83,10 @@ class Critics:
         x = preprocess(images.to(module_device(self.proto)), size=self.proto.input_size, threshold=self.threshold)
         return embed_in_batches(self.proto, x).cpu()
 
+    def exemplar_outputs(self, exemplars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, embeddings) of the exemplars: what evaluation.evaluate.evaluate_samples scores against."""
+        return self.features(exemplars), self.embeddings(exemplars)
+
 
 def critics_hash(simclr_state: dict, proto_state: dict, *, dataset: str, threshold: float, normalizer: float,
                  arch: dict) -> str:

@@ -39,7 +39,7 @@ def _flatten(samples: torch.Tensor, labels: torch.Tensor | None, n_classes: int)
 def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, human_point: dict | None = None, *,
                      labels: torch.Tensor | None = None, normalization: str = "relative",
                      task_seed: int = TASK_SEED, tasks_per_class: int = TASKS_PER_CLASS,
-                     device: str | None = None) -> dict:
+                     device: str | None = None, exemplar_outputs: tuple | None = None) -> dict:
     """Score drawings of C classes against their exemplars with `critics` (evaluation.critics.Critics).
 
     samples: (C, K, H, W) (uint8, or float in [0, 1]) grouped by class, or (N, H, W) with labels (N,) in [0, C).
@@ -48,7 +48,8 @@ def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, hu
     all samples of 20-way 1-shot accuracy in fixed seeded tasks), distance to human with its normalization, LM's
     per-set originality (labelled as such), the curve by originality decile, per-class means, and what was used.
     device: where the critics compute ('auto', 'cpu', 'cuda', 'cuda:N'; None: where they are, the CPU once
-    loaded); the scores are computed from their outputs on the CPU either way.
+    loaded); the scores are computed from their outputs on the CPU either way. exemplar_outputs: the critics'
+    exemplar_outputs(exemplars), when the caller scores several sets against the same exemplars.
     """
     if device is not None:
         from models.device import resolve_device
@@ -59,8 +60,8 @@ def evaluate_samples(samples: torch.Tensor, exemplars: torch.Tensor, critics, hu
     if flat.is_floating_point() and not torch.isfinite(flat).all():
         # a diverged model: binarizing would silently turn NaN into blank paper
         raise ValueError(f"samples contain NaN or inf ({int((~torch.isfinite(flat)).sum())} values)")
-    f, f_ex = critics.features(flat), critics.features(exemplars)  # (N, 256), (C, 256)
-    e, e_ex = critics.embeddings(flat), critics.embeddings(exemplars)  # (N, 128), (C, 128)
+    f_ex, e_ex = exemplar_outputs or critics.exemplar_outputs(exemplars)  # (C, 256), (C, 128)
+    f, e = critics.features(flat), critics.embeddings(flat)  # (N, 256), (N, 128)
     tasks = evaluation_tasks(n_classes, n_way=N_WAY, tasks_per_class=tasks_per_class, seed=task_seed)
     o = originality(f, f_ex[labels], critics.normalizer)  # (N,)
     r = per_sample_recognizability(e, labels, e_ex, tasks)  # (N,)

@@ -124,13 +124,15 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
                                 steps=steps, guidance=guidance, guidance_rule=guidance_rule, seed=seed,
                                 return_latents=True)  # (C, K, 48, 48)
     t1 = time.perf_counter()
+    critics = critics.on(resolve_device(device))
+    exemplar_outputs = critics.exemplar_outputs(imageset.test_exemplars)  # scored against by all three sets
     result = evaluate_samples(samples, imageset.test_exemplars, critics, points[test_source(dataset)],
-                              normalization=normalization, device=device)
+                              normalization=normalization, exemplar_outputs=exemplar_outputs)
     t2 = time.perf_counter()
-    result["stage_ceilings"] = stage_ceilings(run.ae, imageset, latents, per_class=per_class,
-                                              critics=critics.on(resolve_device(device)),
+    result["stage_ceilings"] = stage_ceilings(run.ae, imageset, latents, per_class=per_class, critics=critics,
                                               human_point=points[test_source(dataset)],
-                                              normalization=normalization, seed=seed)
+                                              normalization=normalization, seed=seed,
+                                              exemplar_outputs=exemplar_outputs)
     t3 = time.perf_counter()
     result["distance_to_human_by_source"] = {
         src: _distance(result, p, normalization) for src, p in points.items()}

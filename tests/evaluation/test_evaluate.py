@@ -50,6 +50,17 @@ def test_human_generator_is_exactly_the_human_point(critics, omniglot, human):
     assert human["originality"] == pytest.approx(critics.manifest["heldout"]["human_originality"], abs=1e-6)
 
 
+def test_exemplar_outputs_computed_once_score_the_same(critics, omniglot, human):
+    """A caller that scores several sets against the same exemplars passes their critic outputs once (run_eval
+    and the stage ceilings do): the result is the one computed from scratch, to the bit."""
+    sets = _grouped(omniglot)[:, :3]
+    once = critics.exemplar_outputs(omniglot.test_exemplars)
+    assert [t.shape for t in once] == [(150, 256), (150, 128)]
+    fresh = evaluate_samples(sets, omniglot.test_exemplars, critics, human)
+    reused = evaluate_samples(sets, omniglot.test_exemplars, critics, human, exemplar_outputs=once)
+    assert reused == fresh
+
+
 def test_other_class_generator_is_far_less_recognizable(critics, omniglot, human):
     shifted = torch.roll(_grouped(omniglot), shifts=1, dims=0)  # class c gets the drawings of class c - 1
     r = evaluate_samples(shifted, omniglot.test_exemplars, critics, human)
