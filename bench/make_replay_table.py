@@ -1,11 +1,12 @@
 """Write bench/replay_table.parquet from the rows of the sweeps that asked the paper's question at the standard preset.
 
-    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,...] [--root results] [--out ...]
+    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,...] [--root results/v3] [--out ...]
 
-The default sweeps, all committed under results/ (docs/recipe.md, "The paper's question"): examples/standard_grid.yaml
-(seven settings x three weights, seed 0), standard_grid_seed1.yaml (its three best with seed 1),
-standard_grid_edges.yaml and standard_grid_edges2.yaml (a decade beyond the ends where a setting's best sat) and
-standard_best_seed1.yaml (the two best with seed 1). They are read as `sweep report --with` reads them
+The default: examples/standard_grid.yaml (seven settings x three weights, seed 0) under results/v3, scored by the
+v3 critics (docs/performance.md); its seed repeats and edge weights join the --sweeps list as they complete. The
+v2-critics table (bench/replay_table_v2grid.parquet) came from standard_grid, standard_grid_seed1,
+standard_grid_edges, standard_grid_edges2 and standard_best_seed1 under results/ (--root results --out ...).
+They are read as `sweep report --with` reads them
 (search.rescore.combined_results: the shipped critics' re-scores, sweeps evaluated differently refused), and a
 mix of critics is refused. The first table (quick preset shortened, bench/replay_grid.yaml +
 bench/replay_noise.yaml) is kept as bench/replay_table_quick.parquet:
@@ -28,9 +29,11 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sweeps", default="standard_grid,standard_grid_seed1,standard_grid_edges,standard_grid_edges2,"
-                   "standard_best_seed1")
-    p.add_argument("--root", default="results")
+    p.add_argument("--sweeps", default="standard_grid",
+                   help="comma list (the v2-critics table: standard_grid,standard_grid_seed1,standard_grid_edges,"
+                   "standard_grid_edges2,standard_best_seed1 under --root results; under results/v3 add them as they "
+                   "complete)")
+    p.add_argument("--root", default="results/v3")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)
 
