@@ -132,7 +132,8 @@ def preferred_critics(df, rescored: dict[str, dict[int, dict]], dataset: str) ->
     (its own or a re-score), else those that score the most rows (own scores and re-scores together), so a sweep
     re-scored throughout with critics that are no longer shipped still reads as one; None when no row is scored."""
     done = df[(df["state"] == "COMPLETE") & (df["dataset"] == dataset)]
-    cover = {str(h): set(done.loc[done["critics"] == h, "trial"].astype(int)) for h in done["critics"].dropna().unique()}
+    cover = {str(h): set(done.loc[done["critics"] == h, "trial"].astype(int))
+             for h in done["critics"].dropna().unique()}
     for h, records in rescored.items():
         cover.setdefault(h, set()).update(int(t) for t in done["trial"] if int(t) in records)
     shipped = shipped_hash(dataset)
