@@ -153,7 +153,13 @@ def cost_lines(df) -> list[str]:
     if parts and "peak_rss_mb" in done.columns and done["peak_rss_mb"].notna().any():
         lines[-1] += f"; peak memory median {done['peak_rss_mb'].median():.0f} MiB, max {done['peak_rss_mb'].max():.0f} MiB"
     if {"started_at", "finished_at"} <= set(df.columns) and df["finished_at"].notna().any():
-        span = (df["finished_at"].max() - df["started_at"].min()).total_seconds()
+        start = df["started_at"]
+        if "wall_total_s" in df.columns:  # a trial continued from an earlier driver began its work before this start
+            import pandas as pd
+
+            began = df["finished_at"] - pd.to_timedelta(df["wall_total_s"], unit="s")
+            start = start.where(~(began < start), began)
+        span = (df["finished_at"].max() - start.min()).total_seconds()
         if span > 0:
             ended = int(df["finished_at"].notna().sum())
             lines.append(f"throughput: {3600.0 * ended / span:.1f} trials/hour ({ended} trials in {span / 60:.1f} min "

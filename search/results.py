@@ -34,7 +34,7 @@ state and schema_version may be null.
 | guidance               | float64       | classifier-free guidance weight w                                        |
 | guidance_rule          | string        | how guidance is applied: cfg (the paper's) or projected (ours)           |
 | seed                   | int64         | training seed                                                            |
-| wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds |
+| wall_rae_s, wall_ldm_s, wall_eval_s, wall_total_s | float64 | wall time of each stage and of the trial, seconds (over every attempt of a continued trial) |
 | wall_sample_s, wall_critics_s | float64 | the evaluation split: generating the samples / scoring them (critics)     |
 | peak_rss_mb            | float64       | peak resident memory of the trial process, MiB                           |
 | ceiling_ae_originality, ceiling_ae_recognizability, ceiling_ae_distance | float64 | the held-out human drawings through the trial's autoencoder, scored like the samples (evaluation/ceilings.py) |
@@ -48,7 +48,7 @@ state and schema_version may be null.
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
 | error                  | string        | why a FAIL trial failed (or why a trial was pruned)                      |
 | run_dir                | string        | the trial's run directory (checkpoints, samples.png), relative to the sweep directory (older rows: absolute); read_results gives it absolute |
-| started_at, finished_at| timestamp[us, UTC] |                                                                     |
+| started_at, finished_at| timestamp[us, UTC] | when the attempt that finished the trial started, and when it ended   |
 | param.<name>           | per parameter | every searched parameter (search/space.py names: w_prototype, family...) |
 """
 from __future__ import annotations

@@ -148,8 +148,13 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
         data = dataset_for(cfg)
         from models.train import train_run
 
+        t_train = time.perf_counter()
         summary = train_run(cfg, mirror.local, data=data, progress=False, reporter=tracker)
         row.update(wall_rae_s=summary.rae["wall_s"], wall_ldm_s=summary.ldm["wall_s"])
+        # A trial continued from an earlier driver trained part of its stages then: its cost counts that time too
+        # (the stages' wall_s add up over attempts), not only this attempt's.
+        earlier = summary.rae["wall_s"] + summary.ldm["wall_s"] - (time.perf_counter() - t_train)
+        row["_earlier_s"] = max(0.0, earlier)
         t_eval = time.perf_counter()
         metrics = _evaluate(mirror.local, config["evaluation"], cfg, data)
         row["wall_eval_s"] = time.perf_counter() - t_eval
@@ -171,7 +176,8 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
     from search.results import peak_rss_mb, write_trial_row
 
     mirror.push()  # the evaluation's files; the row below points at the mirrored run directory
-    row.update(last_step=tracker.step, last_value=tracker.value, wall_total_s=time.perf_counter() - t0,
+    row.update(last_step=tracker.step, last_value=tracker.value,
+               wall_total_s=time.perf_counter() - t0 + row.pop("_earlier_s", 0.0),
                peak_rss_mb=peak_rss_mb(), finished_at=_now())
     write_trial_row(config["sweep_dir"], row, space=spec.space)
     return row

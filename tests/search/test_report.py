@@ -157,6 +157,21 @@ def test_status_summarizes_cost_per_stage_and_throughput(tmp_path):
     assert lines[2].startswith("throughput: 6.0 trials/hour (3 trials in 30.0 min")
 
 
+def test_throughput_counts_a_continued_trials_work_before_the_driver_that_finished_it(tmp_path):
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    # trial 0 ran start to end in one driver (minutes 15-20); trial 1 was continued: the attempt that finished it
+    # started at minute 20, but its stages had run for 15 minutes in all, so its work began at minute 10
+    for n, (start, end, total) in enumerate(((15, 20, 300.0), (20, 25, 900.0))):
+        write_trial_row(tmp_path, {"sweep": "c", "trial": n, "state": "COMPLETE", "originality": 0.5,
+                                   "recognizability": 0.8, "distance": 0.1, "wall_total_s": total,
+                                   "started_at": t0 + dt.timedelta(minutes=start),
+                                   "finished_at": t0 + dt.timedelta(minutes=end)})
+    lines = status_text(read_results(tmp_path), name="c").splitlines()
+    assert lines[2].startswith("throughput: 8.0 trials/hour (2 trials in 15.0 min"), lines
+
+
 def test_status_and_best_show_the_stage_ceilings_of_schema_3_rows(tmp_path, data_dir):
     df, _ = run_sweep(tmp_path, data_dir, "distance", n=5)
     assert "stage ceilings" not in best_text(df, 3)  # rows without them (older schema) show nothing

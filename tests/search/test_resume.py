@@ -160,6 +160,9 @@ def test_sigkill_at_three_moments_then_the_same_command_finishes_the_sweep(stora
         run_dir = absolute.loc[t.number, "run_dir"]
         assert run_dir == str(spec.dir() / "trials" / f"{t.number:05d}" / "run")
         reached_ldm = t.state.name == "COMPLETE" or df.loc[t.number, "last_step"] > 0  # PRUNED at step 0: RAE only
+        if t.state.name == "COMPLETE":  # a continued trial's cost counts its earlier attempts' training too
+            stages = df.loc[t.number, ["wall_rae_s", "wall_ldm_s", "wall_eval_s"]].sum()
+            assert df.loc[t.number, "wall_total_s"] >= stages
         assert (as_path(run_dir) / ("ldm.pt" if reached_ldm else "rae.pt")).is_file()
     assert _files(spec.dir() / "tune"), "Tune's experiment state is in the sweep directory"
     assert not (tmp_path / "sweeps").exists()  # nothing fell back to the working directory
