@@ -155,10 +155,8 @@ def cost_lines(df) -> list[str]:
     if {"started_at", "finished_at"} <= set(df.columns) and df["finished_at"].notna().any():
         start = df["started_at"]
         if "wall_total_s" in df.columns:  # a trial continued from an earlier driver began its work before this start
-            import pandas as pd
-
             began = df["finished_at"] - pd.to_timedelta(df["wall_total_s"], unit="s")
-            start = start.where(~(began < start), began)
+            start = start.mask(began < start, began)
         span = (df["finished_at"].max() - start.min()).total_seconds()
         if span > 0:
             ended = int(df["finished_at"].notna().sum())

@@ -144,6 +144,7 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
     from search.gpu import is_out_of_memory, placement
 
     row.update(base_row(spec, config, cfg), **placement())
+    earlier_s = 0.0  # stage time spent by earlier attempts of a continued trial
     try:
         data = dataset_for(cfg)
         from models.train import train_run
@@ -153,8 +154,7 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
         row.update(wall_rae_s=summary.rae["wall_s"], wall_ldm_s=summary.ldm["wall_s"])
         # A trial continued from an earlier driver trained part of its stages then: its cost counts that time too
         # (the stages' wall_s add up over attempts), not only this attempt's.
-        earlier = summary.rae["wall_s"] + summary.ldm["wall_s"] - (time.perf_counter() - t_train)
-        row["_earlier_s"] = max(0.0, earlier)
+        earlier_s = max(0.0, summary.rae["wall_s"] + summary.ldm["wall_s"] - (time.perf_counter() - t_train))
         t_eval = time.perf_counter()
         metrics = _evaluate(mirror.local, config["evaluation"], cfg, data)
         row["wall_eval_s"] = time.perf_counter() - t_eval
@@ -177,7 +177,7 @@ def _train_and_evaluate(config: dict[str, Any], spec, reporter: Reporter | None,
 
     mirror.push()  # the evaluation's files; the row below points at the mirrored run directory
     row.update(last_step=tracker.step, last_value=tracker.value,
-               wall_total_s=time.perf_counter() - t0 + row.pop("_earlier_s", 0.0),
+               wall_total_s=time.perf_counter() - t0 + earlier_s,
                peak_rss_mb=peak_rss_mb(), finished_at=_now())
     write_trial_row(config["sweep_dir"], row, space=spec.space)
     return row
