@@ -54,10 +54,21 @@ def test_load_sweep_reads_yaml_names_it_after_the_file_and_applies_overrides(tmp
     assert (spec.name, spec.n_trials, spec.resources["gpu"]) == ("my-sweep", 9, 0.25)
 
 
-@pytest.mark.parametrize("name", ["quickstart", "paper_grid", "family_tpe", "pareto"])
+TRAIN_EXAMPLES = ("quick", "paper")  # `humanlike train` configs; every other example is a sweep
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.yaml") if p.stem not in TRAIN_EXAMPLES))
 def test_example_sweeps_load(name, data_dir):
     spec = load_sweep(EXAMPLES / f"{name}.yaml", overrides={"train.data.data_dir": str(data_dir)})
     assert spec.name == name and spec.n_trials >= 1
+
+
+@pytest.mark.parametrize("name", TRAIN_EXAMPLES)
+def test_example_train_configs_load(name):
+    from models.config import load_config
+
+    config = load_config(EXAMPLES / f"{name}.yaml")
+    assert config.preset == name and config.rae.regularizers and config.data.dataset == "omniglot"
 
 
 def test_quickstart_is_the_readme_job(data_dir):
