@@ -101,3 +101,43 @@ def test_maps_command_compares_two_runs(tiny_run, data_dir, tmp_path, capsys, on
     assert (out / "maps.png").stat().st_size > 5_000
     assert main(["maps", str(tiny_run), "--classes", "150", "--data-dir", str(data_dir)]) == 2
     assert "--classes" in capsys.readouterr().err
+
+
+def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglot, data_dir, tmp_path):
+    """bench/stage_view.py: per class the held-out drawings, the same drawings through the run's autoencoder, then
+    samples; the script writes the PNG of exactly that grid."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+    from PIL import Image
+
+    from models.run import load_run
+    from models.train import encode_images
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "stage_view.py"
+    spec = importlib.util.spec_from_file_location("stage_view", script)
+    stage_view = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage_view)
+    run = load_run(tiny_run)
+    exemplars, panels = stage_view.stage_rows(run, omniglot, classes=2, per_class=3, sampler="ddim", steps=4,
+                                              guidance=1.0, guidance_rule="cfg")
+    assert exemplars.shape == (2, 48, 48) and panels.shape == (2, 3 * 3 + 2, 48, 48)
+    idx = (omniglot.test_labels == 1).nonzero()[:3, 0]
+    np.testing.assert_allclose(panels[1, :3], omniglot.test_images[idx].numpy() / 255.0, atol=1e-6)
+    with torch.no_grad():
+        recs = run.ae.decode(encode_images(run.ae, omniglot.test_images[idx], seed=0))[:, 0].numpy()
+    np.testing.assert_allclose(panels[1, 4:7], recs, atol=1e-5)
+    assert (panels[:, 3] == 0).all() and (panels[:, 7] == 0).all()  # the gaps between the three groups
+    with pytest.raises(ValueError, match="--classes 999"):
+        stage_view.stage_rows(run, omniglot, classes=999, per_class=3, sampler="ddim", steps=4, guidance=1.0,
+                              guidance_rule="cfg")
+
+    out = tmp_path / "stages.png"
+    proc = subprocess.run([sys.executable, str(script), str(tiny_run), "--out", str(out), "--classes", "2",
+                           "--per-class", "3", "--data-dir", str(data_dir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:  # models.plots.write_grid's geometry, doubled: 2 rows, exemplar + 11 panels
+        assert im.size == (2 * (12 * 50 + 6), 2 * (2 * 50 + 2))
