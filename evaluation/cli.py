@@ -84,8 +84,9 @@ def _register_evaluate(sub) -> None:
                        "run directory (with the samples as .npz).")
     p.add_argument("run_dir")
     p.add_argument("--sampler", choices=DIFFUSION_SAMPLERS,
-                   help="default: the run's sample config (ddpm over all steps unless it says otherwise)")
-    p.add_argument("--steps", type=int, help="sampler steps (DDIM; DDPM runs every timestep)")
+                   help="default: ddpm over every timestep (SPEC part 0), whatever sampler drew the run's samples.png")
+    p.add_argument("--steps", type=int, help="sampler steps (DDIM; default: the run's sample config's when it "
+                   "samples with DDIM; DDPM runs every timestep)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight w (default: the run's, 1.0)")
     p.add_argument("--guidance-rule", choices=GUIDANCE_RULES,
                    help="how the guidance is applied: cfg (the paper's) or projected (ours; docs/recipe.md); "
