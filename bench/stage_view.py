@@ -1,7 +1,7 @@
 """Which stage limits a trained run, seen rather than read: one row per test class with its exemplar, then K held-out
 human drawings of the class, the same drawings through the run's autoencoder (encode, decode), and K samples of
 the run's diffusion model for that exemplar (the sampler, steps and guidance of the run's sample config unless
-given). The numbers beside it are the evaluation's stage ceilings (evaluation/ceilings.py); a run whose
+given). It is the picture of the evaluation's stage ceilings (evaluation/ceilings.py): a run whose
 reconstructions look like the drawings but whose samples do not is limited by its diffusion model.
 
     OMP_WAIT_POLICY=PASSIVE python bench/stage_view.py RUN_DIR --out stages.png [--classes 8 --per-class 4]
@@ -42,21 +42,25 @@ def stage_rows(run, data, *, classes: int, per_class: int, sampler: str, steps: 
 
 
 def main() -> None:
+    from models.diffusion.guidance import RULES as GUIDANCE_RULES
+    from models.diffusion.samplers import NAMES as DIFFUSION_SAMPLERS
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--classes", type=int, default=8)
     p.add_argument("--per-class", type=int, default=4)
-    p.add_argument("--sampler", choices=("ddpm", "ddim"))
+    p.add_argument("--sampler", choices=DIFFUSION_SAMPLERS, help="default: the run's sample config's")
     p.add_argument("--steps", type=int)
     p.add_argument("--guidance", type=float)
-    p.add_argument("--guidance-rule", choices=("cfg", "projected"))
+    p.add_argument("--guidance-rule", choices=GUIDANCE_RULES)
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
 
     import torch
 
+    from evaluation.run_eval import sampler_steps
     from models.data.load import load_dataset
     from models.plots import write_grid
     from models.run import load_run
@@ -64,7 +68,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     run = load_run(args.run_dir)
     s = run.config.sample
-    sampler, steps = args.sampler or s.sampler, args.steps or s.steps
+    sampler = args.sampler or s.sampler
+    steps = sampler_steps(sampler, args.steps, s)
     guidance = s.guidance if args.guidance is None else args.guidance
     rule = args.guidance_rule or s.guidance_rule
     data = load_dataset(run.config.data.dataset, data_dir=args.data_dir)
@@ -73,7 +78,7 @@ def main() -> None:
     write_grid(args.out, exemplars, panels)
     k = args.per_class
     print(f"{args.out}: per row the exemplar, {k} held-out drawings, their reconstructions, {k} samples "
-          f"({sampler}-{steps}, guidance {guidance:g} ({rule}))")
+          f"({sampler}{'' if steps is None else f'-{steps}'}, guidance {guidance:g} ({rule}))")
 
 
 if __name__ == "__main__":

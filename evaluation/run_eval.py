@@ -50,6 +50,14 @@ def _load_run_checked(run_dir, config, device: str = "cpu"):
                          f"there): {detail}") from e
 
 
+def sampler_steps(sampler: str, steps: int | None, sample) -> int | None:
+    """The steps to give `sampler`: `steps` when given, else the run's sample config's (a models.config sample
+    section) when both sample with DDIM, else None (DDPM runs every timestep; DDIM then takes its default)."""
+    if steps is None and sampler == "ddim" and sample.sampler == "ddim":
+        return sample.steps
+    return steps
+
+
 def samples_per_class(labels: torch.Tensor, n_classes: int) -> int:
     """As many samples per class as the human reference has (19 for Omniglot); the median if classes differ."""
     counts = torch.bincount(labels, minlength=n_classes)
@@ -107,8 +115,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     # The number is scored with ancestral DDPM unless asked otherwise, whatever sampler drew the run's picture grid:
     # DDIM moved originality by 0.05 on a quick run (bench/bench_eval.py; README "Performance").
     sampler = sampler or DEFAULT_SAMPLER
-    if steps is None and sampler == "ddim":
-        steps = config.sample.steps if config.sample.sampler == "ddim" else None
+    steps = sampler_steps(sampler, steps, config.sample)
     guidance = config.sample.guidance if guidance is None else guidance
     guidance_rule = guidance_rule or config.sample.guidance_rule  # checked by LatentDiffusion.sample
     n_steps = int(make_sampler(sampler, run.ldm.betas, steps=steps).timesteps.numel())  # validates steps too

@@ -141,3 +141,9 @@ def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglo
     assert proc.returncode == 0, proc.stderr
     with Image.open(out) as im:  # models.plots.write_grid's geometry, doubled: 2 rows, exemplar + 11 panels
         assert im.size == (2 * (12 * 50 + 6), 2 * (2 * 50 + 2))
+    # DDPM on a run whose picture grid was drawn with DDIM: every timestep, not the grid's DDIM steps
+    proc = subprocess.run([sys.executable, str(script), str(tiny_run), "--out", str(out), "--classes", "2",
+                           "--per-class", "3", "--sampler", "ddpm", "--data-dir", str(data_dir)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "(ddpm, guidance 1 (cfg))" in proc.stdout
