@@ -180,12 +180,14 @@ def mean_trial_s(df) -> float | None:
 # --- `humanlike sweep status` -------------------------------------------------------------------------------------
 
 
-def progress_lines(spec, study, df, *, now: float | None = None) -> list[str]:
+def progress_lines(spec, study, df, *, now: float | None = None, driver: bool | None = None) -> list[str]:
     """The status command's view of a running sweep: the same summary the driver prints, from the trials'
-    progress files (the study says which trials run), with how long ago each trial last reported."""
+    progress files (the study says which trials run), with how long ago each trial last reported. When no driver
+    holds the sweep (driver False; None: ask its lock), the study's RUNNING trials are what a stopped driver left:
+    they are shown as stopped, where they stopped, with no ETA."""
     from optuna.trial import TrialState
 
-    from search.study import n_finished
+    from search.study import driver_running, n_finished
     from search.trial import trial_dir
 
     now = time.time() if now is None else now
@@ -196,6 +198,17 @@ def progress_lines(spec, study, df, *, now: float | None = None) -> list[str]:
             "started_at": t.datetime_start.timestamp() if t.datetime_start else now, "updated_at": None}
     if not running:
         return []
+    if driver is None:
+        driver = driver_running(spec.dir())
+    if not driver:
+        resume = f"humanlike sweep resume {spec.name}" + ("" if spec.root == "sweeps" else f" --root {spec.root}")
+        lines = [f"progress: stopped, no driver is running this sweep on this machine; {n_finished(study)}/"
+                 f"{spec.n_trials} finished, {len(running)} stopped mid-trial (they continue from their checkpoints "
+                 f"on `{resume}`)"]
+        for n, r in sorted(running.items()):
+            age = f", last report {_duration(now - r['updated_at'])} ago" if r.get("updated_at") else ""
+            lines.append(f"  trial {n}: stopped at {describe(r)}{age}")
+        return lines
     lines = ["progress: " + summary(finished=n_finished(study), n_trials=spec.n_trials, running=running,
                                     concurrency=spec.max_concurrent, trial_s=mean_trial_s(df),
                                     shares=shares_from_rows(df), now=now)]

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import math
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -350,25 +351,53 @@ def driver_lock(sweep_dir: str | Path) -> Iterator[None]:
 
     A sweep in a bucket is locked on this machine only (a file under $HUMANLIKE_SCRATCH keyed by its URI): an object
     store has no lock that dies with its holder. On a cluster the sweep's single driver is its Ray job."""
-    sweep_dir = as_path(sweep_dir)
-    if isinstance(sweep_dir, Location):
-        from search.storage import scratch_dir
-
-        sweep_dir = scratch_dir(sweep_dir / "driver").parent
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = sweep_dir / "driver.lock"
+    path = _lock_path(sweep_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_flock(fd, fcntl.LOCK_EX, tries=10):  # `sweep status` may hold it for an instant
             other = path.read_text().strip() or "?"
             raise SweepError(f"{sweep_dir}: another driver (pid {other}) is running this sweep; "
                              "wait for it or stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        repair_journal(sweep_dir / JOURNAL)
+        repair_journal(path.parent / JOURNAL)
         yield
+    finally:
+        os.close(fd)
+
+
+def _try_flock(fd: int, kind: int, *, tries: int = 1, wait_s: float = 0.05) -> bool:
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < tries:
+                time.sleep(wait_s)
+    return False
+
+
+def _lock_path(sweep_dir: str | Path) -> Path:
+    """<sweep dir>/driver.lock; for a sweep in a bucket, its file under $HUMANLIKE_SCRATCH on this machine."""
+    sweep_dir = as_path(sweep_dir)
+    if isinstance(sweep_dir, Location):
+        from search.storage import scratch_dir
+
+        sweep_dir = scratch_dir(sweep_dir / "driver").parent
+    return sweep_dir / "driver.lock"
+
+
+def driver_running(sweep_dir: str | Path) -> bool:
+    """Whether a driver on this machine holds the sweep's lock now (a shared lock taken and dropped at once; the
+    driver's is exclusive). A driver that died, even by SIGKILL, holds nothing: its RUNNING trials are stale."""
+    path = _lock_path(sweep_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # never run here
+        return False
+    try:
+        return not _try_flock(fd, fcntl.LOCK_SH)  # closing the descriptor drops the shared lock
     finally:
         os.close(fd)
 

@@ -188,13 +188,11 @@ def _status(args: argparse.Namespace) -> int:
     print(status_text(df, name=spec.name, n_trials=spec.n_trials))
     if note:
         print(note)
-    for line in progress_lines(spec, study, df):  # each running trial's stage and epoch, the ETA
+    lines = progress_lines(spec, study, df)  # each running trial's stage and epoch and the ETA, or "stopped"
+    for line in lines:
         print(line)
-    counts = state_counts(study)
-    running = counts.get("RUNNING", 0) + counts.get("WAITING", 0)
-    if running:
-        print(f"in the study: {counts.get('RUNNING', 0)} running, {counts.get('WAITING', 0)} waiting "
-              "(a stopped driver's running trials continue on the next run)")
+    if not lines and (waiting := state_counts(study).get("WAITING", 0)):
+        print(f"in the study: {waiting} configurations waiting (enqueued, they run first on the next run)")
     return 0
 
 

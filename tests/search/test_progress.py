@@ -67,6 +67,32 @@ def test_a_record_is_replaced_whole(tmp_path):
     assert read_record(tmp_path / "missing") is None
 
 
+def test_status_says_stopped_when_no_driver_holds_the_sweep(tmp_path, data_dir, critics_dir, sweep_file):
+    """A driver that dies leaves its trials RUNNING in the study and their last progress files behind: `sweep
+    status` asks the driver lock and shows them as stopped (no ETA) unless a driver holds it."""
+    from search.progress import progress_lines
+    from search.study import driver_lock, driver_running, load_study, open_study, read_sweep_file
+    from search.trial import trial_dir
+
+    spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="halt", n_trials=3))
+    study = open_study(spec)
+    study.tell(study.ask(), 0.5)
+    number = study.ask().number  # left RUNNING, as a killed driver leaves it
+    write_record(trial_dir(spec.dir(), number), record_for(number, "ldm", {"epoch": 17}, TRAIN, time.time() - 60))
+    study = load_study(spec)
+    assert not driver_running(spec.dir())
+    stopped = progress_lines(spec, study, None)
+    assert stopped[0].startswith("progress: stopped") and "1/3 finished" in stopped[0] and "ETA" not in stopped[0]
+    assert "sweep resume halt" in stopped[0]
+    assert stopped[1].startswith(f"  trial {number}: stopped at LDM 17/30, last report")
+    with driver_lock(spec.dir()):
+        assert driver_running(spec.dir())
+        live = progress_lines(spec, study, None)
+    assert live[0].startswith("progress: 1/3 finished, 1 running, ETA") and "trial 1: LDM 17/30" in live[0]
+    assert "running for" in live[1]
+    assert not driver_running(spec.dir())  # the lock dies with its holder
+
+
 @pytest.mark.slow
 def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_path, data_dir, critics_dir, sweep_file):
     """`humanlike sweep run` (output a pipe: plain lines, every 1 s here) and `humanlike sweep status` from
@@ -83,11 +109,14 @@ def test_a_running_sweep_shows_stage_and_epoch_in_the_driver_and_in_status(tmp_p
         while driver.poll() is None and time.monotonic() < deadline:
             out = subprocess.run([*humanlike, "sweep", "status", "prog", "--root", str(tmp_path / "sweeps")],
                                  cwd=REPO, env=env, capture_output=True, text=True)
-            seen += [ln for ln in out.stdout.splitlines() if "LDM" in ln and "/6" in ln]
+            # A training stage with its epoch (the LDM stage of this tiny trial lasts a few seconds only).
+            seen += [ln for ln in out.stdout.splitlines()
+                     if ("RAE " in ln and "/2" in ln) or ("LDM " in ln and "/6" in ln)]
             if seen:
                 break
-            time.sleep(2)
-        assert seen, "sweep status never showed a trial in its LDM stage"
+            time.sleep(1)
+        assert seen, "sweep status never showed a trial in a training stage with its epoch"
+        assert not any("stopped" in ln for ln in seen), seen  # a driver holds the sweep
         assert any(ln.startswith("progress: ") and "running" in ln for ln in seen)
         assert any("running for" in ln and "last report" in ln for ln in seen)
         output, _ = driver.communicate(timeout=600)
