@@ -216,7 +216,12 @@ def _budget(spec) -> str:
     from models.config import build_config
 
     cfg = build_config(spec.train)
-    return f"preset {cfg.preset or 'none'}: RAE {cfg.rae.epochs} + LDM {cfg.ldm.epochs} epochs"
+    base = build_config({k: spec.train[k] for k in ("preset", "data") if k in spec.train})
+    sizes = [f"{label} {mine}" for label, mine, preset in (
+        ("latent", cfg.latent_size, base.latent_size), ("RAE width", cfg.rae.width, base.rae.width),
+        ("LDM width", cfg.ldm.width, base.ldm.width)) if mine != preset]  # network sizes the sweep file changed
+    return (f"preset {cfg.preset or 'none'}: RAE {cfg.rae.epochs} + LDM {cfg.ldm.epochs} epochs"
+            + (f" ({', '.join(sizes)})" if sizes else ""))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -297,3 +297,19 @@ def test_figure2_draws_each_settings_best_configuration_from_any_seed_with_store
     assert "Figure 2 leaves out none:" in (tmp_path / "report" / "settings.md").read_text()
     stored.unlink()  # no setting has samples now: no figure, both named
     assert figure2_best(df, tmp_path / "f2b.png", data_dir=data_dir) == (None, ["prototype 10", "none"])
+
+
+def test_the_figures_budget_names_network_sizes_a_sweep_file_changed():
+    """A sweep that changes the preset's network sizes (examples/quickdraw_wide.yaml) says so under its figures;
+    one that does not keeps the plain budget."""
+    from types import SimpleNamespace
+
+    from search.sweep_cli import _budget
+
+    plain = {"preset": "standard", "data": {"dataset": "quickdraw"}}
+    assert _budget(SimpleNamespace(train=plain)) == "preset standard: RAE 8 + LDM 40 epochs"
+    wide = {**plain, "rae": {"latent_size": 64}, "ldm": {"width": 256}}
+    assert _budget(SimpleNamespace(train=wide)) == "preset standard: RAE 8 + LDM 40 epochs (latent 64, LDM width 256)"
+    # Omniglot's default latent is 64: asking for it changes nothing.
+    same = {"preset": "standard", "data": {"dataset": "omniglot"}, "rae": {"latent_size": 64}}
+    assert _budget(SimpleNamespace(train=same)) == "preset standard: RAE 8 + LDM 40 epochs"
