@@ -201,10 +201,9 @@ def progress_lines(spec, study, df, *, now: float | None = None, driver: bool | 
     if driver is None:
         driver = driver_running(spec.dir())
     if not driver:
-        resume = f"humanlike sweep resume {spec.name}" + ("" if spec.root == "sweeps" else f" --root {spec.root}")
         lines = [f"progress: stopped, no driver is running this sweep on this machine; {n_finished(study)}/"
                  f"{spec.n_trials} finished, {len(running)} stopped mid-trial (they continue from their checkpoints "
-                 f"on `{resume}`)"]
+                 f"on `{spec.resume_command()}`)"]
         for n, r in sorted(running.items()):
             age = f", last report {_duration(now - r['updated_at'])} ago" if r.get("updated_at") else ""
             lines.append(f"  trial {n}: stopped at {describe(r)}{age}")

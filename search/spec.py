@@ -112,6 +112,10 @@ class SweepSpec:
 
         return as_path(self.root) / self.name
 
+    def resume_command(self) -> str:
+        """The command that continues this sweep, as the CLI tells a user whose sweep stopped."""
+        return f"humanlike sweep resume {self.name}" + ("" if self.root == "sweeps" else f" --root {self.root}")
+
     @property
     def directions(self) -> list[str]:
         """Optuna study directions: one objective (distance) or two (pareto), always minimized."""

@@ -153,8 +153,7 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
               "(the failed trials run again and stop counting towards n_trials)", file=sys.stderr)
         return 1
     if outcome.interrupted:
-        root = "" if spec.root == "sweeps" else f" --root {spec.root}"
-        print(f"interrupted: continue with `humanlike sweep resume {spec.name}{root}` (or run the same command "
+        print(f"interrupted: continue with `{spec.resume_command()}` (or run the same command "
               "again)", file=sys.stderr)
         return 130
     return 1 if outcome.problems else 0
