@@ -11,7 +11,7 @@ Figures (PNG, matplotlib without a display):
   figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (from any seed of
                   it whose stored samples are on this machine)
   settings.md     the distance of each setting's best weight (mean over seeds), nearest first; names the settings
-                  Figure 2 leaves out
+                  Figure 2 leaves out, or says it was not redrawn (no samples on this machine)
 
 `sweep report NAME --with OTHER ...` reports several sweeps evaluated alike as one (search.rescore.combined_results):
 figure3, figure2 and settings.md over all their trials; no distance.png or importance.png (one sweep's each).
@@ -476,7 +476,11 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
         fig2, missing = figure2_best(df, out_dir / "figure2.png", data_dir=data_dir)
         if fig2 is not None:
             paths.append(fig2)
-        if missing:
+        if fig2 is None:  # a figure2.png already there came from an earlier report: say so rather than delete it
+            note = ("\nFigure 2 was not redrawn: no trial has its samples on this machine (run directories are not "
+                    "committed); a figure2.png beside this file is from an earlier report and may show other "
+                    "weights than this table's.\n")
+        elif missing:
             note = (f"\nFigure 2 leaves out {', '.join(missing)}: no trial of that configuration has its samples "
                     "on this machine (run directories are not committed).\n")
     table = out_dir / "settings.md"
