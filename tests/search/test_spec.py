@@ -63,6 +63,22 @@ def test_example_sweeps_load(name, data_dir):
     assert spec.name == name and spec.n_trials >= 1
 
 
+COMMITTED = EXAMPLES.parent / "results"  # sweeps whose rows and journal are in the repository
+
+
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in COMMITTED.glob("*/sweep.yaml")
+                                        if (EXAMPLES / f"{p.parent.name}.yaml").is_file()))
+def test_example_still_resumes_its_committed_sweep(name, data_dir):
+    """`humanlike sweep run examples/NAME.yaml` continues the sweep in results/NAME (an example edited so that it
+    changes the sweep's shape would be refused there, and the documented command would no longer resume)."""
+    from search.study import check_saved_spec
+
+    spec = load_sweep(EXAMPLES / f"{name}.yaml",
+                      overrides={"train.data.data_dir": str(data_dir), "root": str(COMMITTED)})
+    assert (spec.dir() / "sweep.yaml").is_file()
+    check_saved_spec(spec)  # raises SweepError naming the changed key
+
+
 @pytest.mark.parametrize("name", TRAIN_EXAMPLES)
 def test_example_train_configs_load(name):
     from models.config import load_config
