@@ -317,3 +317,37 @@ def test_the_figures_budget_names_network_sizes_a_sweep_file_changed():
     # Omniglot's default latent is 64: asking for it changes nothing.
     same = {"preset": "standard", "data": {"dataset": "omniglot"}, "rae": {"latent_size": 64}}
     assert _budget(SimpleNamespace(train=same)) == "preset standard: RAE 8 + LDM 40 epochs"
+
+
+def test_bench_ink_tells_faint_samples_from_crisp_ones(tmp_path, data_dir, omniglot, capsys):
+    """bench/bench_ink.py: crisp strokes have no mid-grey ink, blurred drawings more than the drawings themselves;
+    the script prints the human drawings and every trial with stored samples, nearest to people first."""
+    import importlib.util
+    from pathlib import Path
+
+    from scipy.ndimage import gaussian_filter
+
+    from search.rescore import combined_results, samples_path
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "bench_ink.py"
+    spec = importlib.util.spec_from_file_location("bench_ink", script)
+    bench_ink = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_ink)
+    drawings = omniglot.test_images[:200].numpy()
+    crisp = np.where(drawings > 127, 255, 0).astype(np.uint8)
+    blurred = np.stack([gaussian_filter(d.astype(np.float32), 1.0) for d in drawings]).clip(0, 255).astype(np.uint8)
+    assert bench_ink.ink_stats(crisp)[0] == 0.0
+    assert bench_ink.ink_stats(blurred)[0] > bench_ink.ink_stats(drawings)[0] + 0.2
+
+    _grid_sweep(tmp_path, "g", 0, [("none", None, 1.5, 0.5), ("prototype", 10.0, 1.1, 0.74)], run_dirs=True)
+    rows = combined_results([tmp_path / "g"])[0]
+    for (_, row), images in zip(rows.iterrows(), (blurred, crisp)):
+        path = samples_path(row)
+        path.parent.mkdir(parents=True)
+        np.savez(path, samples=images[:150].reshape(150, 1, 48, 48))
+    # the rows name Omniglot: the script reads its drawings from data_dir
+    bench_ink.main([str(tmp_path / "g"), "--data-dir", str(data_dir)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("held-out human drawings") and len(lines) == 3
+    assert lines[1].startswith("g 1: prototype 10") and "grey 0.000" in lines[1]  # nearer people: listed first
+    assert lines[2].startswith("g 0: none")
