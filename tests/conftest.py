@@ -117,6 +117,25 @@ def write_sweep_file(tmp_path: Path, data_dir: Path, critics: str, *, name: str 
     return path
 
 
+BENCH = Path(__file__).resolve().parents[1] / "bench"  # scripts, not a package: loaded by path
+
+
+def load_bench(name: str):
+    """The module of bench/NAME.py, loaded from its file (bench/ is not importable)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """load_bench: `bench_script("bench_ink") -> module` of bench/bench_ink.py."""
+    return load_bench
+
+
 @pytest.fixture(scope="session")
 def sweep_file():
     """write_sweep_file: `sweep_file(directory, data_dir, critics_dir, name=..., **top_level_keys) -> path`."""

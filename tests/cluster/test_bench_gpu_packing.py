@@ -1,7 +1,6 @@
 """bench/bench_gpu_packing.py: its options, the sweep each packing level runs, and a CPU dry run end to end."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,15 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "bench_gpu_packing.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_gpu_packing", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_options_default_to_the_four_levels_and_refuse_nonsense(data_dir, capsys):
-    bench = _bench()
+def test_options_default_to_the_four_levels_and_refuse_nonsense(data_dir, capsys, bench_script):
+    bench = bench_script("bench_gpu_packing")
     args = bench.parse_args(["--data-dir", str(data_dir)])
     assert args.packing == [1, 2, 4, 8] and args.rounds == 2 and not args.dry_run
     assert bench.parse_args(["--data-dir", str(data_dir), "--dry-run"]).packing == [1, 2]
@@ -32,8 +24,8 @@ def test_options_default_to_the_four_levels_and_refuse_nonsense(data_dir, capsys
         assert key in capsys.readouterr().err
 
 
-def test_each_level_shares_one_gpu_and_the_cpus_among_its_trials(data_dir, tmp_path):
-    bench = _bench()
+def test_each_level_shares_one_gpu_and_the_cpus_among_its_trials(data_dir, tmp_path, bench_script):
+    bench = bench_script("bench_gpu_packing")
     args = bench.parse_args(["--data-dir", str(data_dir), "--cpus", "8", "--rounds", "3", "--rae-epochs", "2"])
     for k in (1, 2, 4, 8):
         sweep = bench.sweep_dict(args, k, tmp_path)

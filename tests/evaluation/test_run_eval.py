@@ -103,13 +103,12 @@ def test_maps_command_compares_two_runs(tiny_run, data_dir, tmp_path, capsys, on
     assert "--classes" in capsys.readouterr().err
 
 
-def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglot, data_dir, tmp_path):
+def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglot, data_dir, tmp_path,
+                                                               bench_script):
     """bench/stage_view.py: per class the held-out drawings, the same drawings through the run's autoencoder, then
     samples; the script writes the PNG of exactly that grid."""
-    import importlib.util
     import subprocess
     import sys
-    from pathlib import Path
 
     import torch
     from PIL import Image
@@ -117,10 +116,8 @@ def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglo
     from models.run import load_run
     from models.train import encode_images
 
-    script = Path(__file__).resolve().parents[2] / "bench" / "stage_view.py"
-    spec = importlib.util.spec_from_file_location("stage_view", script)
-    stage_view = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage_view)
+    stage_view = bench_script("stage_view")
+    script = stage_view.__file__
     run = load_run(tiny_run)
     exemplars, panels = stage_view.stage_rows(run, omniglot, classes=2, per_class=3, sampler="ddim", steps=4,
                                               guidance=1.0, guidance_rule="cfg")

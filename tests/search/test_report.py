@@ -319,20 +319,14 @@ def test_the_figures_budget_names_network_sizes_a_sweep_file_changed():
     assert _budget(SimpleNamespace(train=same)) == "preset standard: RAE 8 + LDM 40 epochs"
 
 
-def test_bench_ink_tells_faint_samples_from_crisp_ones(tmp_path, data_dir, omniglot, capsys):
+def test_bench_ink_tells_faint_samples_from_crisp_ones(tmp_path, data_dir, omniglot, capsys, bench_script):
     """bench/bench_ink.py: crisp strokes have no mid-grey ink, blurred drawings more than the drawings themselves;
     the script prints the human drawings and every trial with stored samples, nearest to people first."""
-    import importlib.util
-    from pathlib import Path
-
     from scipy.ndimage import gaussian_filter
 
     from search.rescore import combined_results, samples_path
 
-    script = Path(__file__).resolve().parents[2] / "bench" / "bench_ink.py"
-    spec = importlib.util.spec_from_file_location("bench_ink", script)
-    bench_ink = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_ink)
+    bench_ink = bench_script("bench_ink")
     drawings = omniglot.test_images[:200].numpy()
     crisp = np.where(drawings > 127, 255, 0).astype(np.uint8)
     blurred = np.stack([gaussian_filter(d.astype(np.float32), 1.0) for d in drawings]).clip(0, 255).astype(np.uint8)
