@@ -221,6 +221,7 @@ def _human_point(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from evaluation.ink import describe
     from evaluation.run_eval import evaluate_run
 
     _threads(args.threads)
@@ -230,6 +231,7 @@ def _evaluate(args) -> int:
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"originality {result['originality']:.4f}  recognizability {result['recognizability']:.4f}  "
           f"distance to human {result['distance_to_human']:.4f} ({result['normalization']})")
+    print(describe(result["ink"]["samples"]["grey_share"], result["ink"]["human"]["grey_share"]))
     print(f"written: {path}")
     return 0
 

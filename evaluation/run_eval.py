@@ -88,6 +88,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
     from evaluation.critics import load_critics
     from evaluation.evaluate import evaluate_samples
     from evaluation.human import human_points, test_source
+    from evaluation.ink import ink_stats
     from models.data import load_dataset, resolve_data_dir
     from models.device import resolve_device
     from models.diffusion.samplers import make_sampler
@@ -141,6 +142,7 @@ def evaluate_run(run_dir, *, sampler: str | None = None, steps: int | None = Non
                                               normalization=normalization, seed=seed,
                                               exemplar_outputs=exemplar_outputs)
     t3 = time.perf_counter()
+    result["ink"] = {"samples": ink_stats(samples), "human": ink_stats(imageset.test_images)}
     result["distance_to_human_by_source"] = {
         src: _distance(result, p, normalization) for src, p in points.items()}
     result.update(

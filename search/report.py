@@ -108,6 +108,8 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
     lines.append(f"  {_fmt_params(row_params(row))}")
     if ceilings_text(row):
         lines.append(f"  {ceilings_text(row)}")
+    if ink_text(row):
+        lines.append(f"  {ink_text(row)}")
     if scored_text(row):
         lines.append(f"  {scored_text(row)}")
     if "pareto" in best.columns:
@@ -135,6 +137,16 @@ def ceilings_text(row) -> str:
             f"(distance {row['ceiling_ae_distance']:.3f}), copied exemplar o {row['ceiling_copy_originality']:.3f} "
             f"r {row['ceiling_copy_recognizability']:.3f}; sampled latents' spread x{row['latent_spread_ratio']:.2f} "
             f"of real, nearest own exemplar {row['nearest_exemplar_sampled']:.0%} (real {row['nearest_exemplar_real']:.0%})")
+
+
+def ink_text(row) -> str:
+    """How faint the samples are beside people's drawings, with a warning when the distance, blind to contrast,
+    flatters them (evaluation/ink.py); '' for rows written before schema 5."""
+    from evaluation.ink import describe
+
+    if not (_present(row.get("ink_grey_share")) and _present(row.get("ink_grey_share_human"))):
+        return ""
+    return describe(row["ink_grey_share"], row["ink_grey_share_human"])
 
 
 STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wall_sample_s"),
@@ -184,6 +196,8 @@ def best_text(df, k: int = 5) -> str:
         lines.append(f"   {_fmt_params(row_params(row))}")
         if ceilings_text(row):
             lines.append(f"   {ceilings_text(row)}")
+        if ink_text(row):
+            lines.append(f"   {ink_text(row)}")
         if _present(row.get("run_dir")):
             lines.append(f"   run: {row['run_dir']}")
     if scored_text(best.iloc[0]):
@@ -241,7 +255,7 @@ def config_summary(df):
     rows = []
     for _, part in done.groupby("_config", sort=False):
         row = part.iloc[0].copy()
-        for col in ("originality", "recognizability", "distance", "ceiling_ae_recognizability"):
+        for col in ("originality", "recognizability", "distance", "ceiling_ae_recognizability", "ink_grey_share"):
             if col in part.columns:
                 row[col] = part[col].mean()
         row["n_seeds"] = len(part)
@@ -272,13 +286,13 @@ def settings_table(df) -> str:
         return "no completed trials yet\n"
     counts = summary.groupby("setting_label")["n_seeds"].sum()  # trials of each setting, every weight and seed
     lines = ["| rank | setting | best weight | originality | recognizability | distance | seeds | autoencoder "
-             "ceiling r | trials |", "|---|---|---|---|---|---|---|---|---|"]
+             "ceiling r | grey ink | trials |", "|---|---|---|---|---|---|---|---|---|---|"]
     for rank, (_, r) in enumerate(best.iterrows(), start=1):
         w = _weight_of(r, r["setting_label"])
         ceiling = f"{r['ceiling_ae_recognizability']:.3f}" if _present(r.get("ceiling_ae_recognizability")) else "-"
         seeds = f"{r['n_seeds']}" + (f" (range {r['distance_range']:.3f})" if r["n_seeds"] > 1 else "")
         lines.append(f"| {rank} | {r['setting_label']} | {'-' if w is None else f'{w:g}'} | {r['originality']:.3f} "
-                     f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {seeds} | {ceiling} "
+                     f"| {r['recognizability']:.3f} | {r['distance']:.3f} | {seeds} | {ceiling} | {_grey_cell(r)} "
                      f"| {counts[r['setting_label']]} |")
     first = best.iloc[0]
     human = _point(df, "human")
@@ -286,7 +300,22 @@ def settings_table(df) -> str:
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
                  f"{first.get('normalization')} normalization; {scored_text(first)}. "
                  "A configuration trained with several seeds shows the mean over its seeds.")
+    people = best["ink_grey_share_human"].dropna() if "ink_grey_share_human" in best.columns else ()
+    if len(people):
+        lines.append(f"Grey ink: the share of the samples' ink that is mid-grey (people's drawings "
+                     f"{people.iloc[0]:.2f}; evaluation/ink.py); the critics binarize every image and do not see it, "
+                     "'faint' marks samples that are grey ghosts of a drawing: look at them before trusting the "
+                     "distance. '-': rows written before the ink was recorded.")
     return "\n".join(lines) + "\n"
+
+
+def _grey_cell(r) -> str:
+    from evaluation.ink import faint
+
+    if not (_present(r.get("ink_grey_share")) and _present(r.get("ink_grey_share_human"))):
+        return "-"
+    flag = " faint" if faint(r["ink_grey_share"], r["ink_grey_share_human"]) else ""
+    return f"{r['ink_grey_share']:.2f}{flag}"
 
 
 def figure2_best(df, path: str | Path, *, data_dir=None, classes=(0, 1, 2, 3, 4, 5),

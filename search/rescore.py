@@ -6,12 +6,13 @@ sweep scored with old critics can be scored again with new ones without training
 
     <sweep dir>/rescored/<critics hash>/trial_<number:05d>.json
         {trial, critics, originality, recognizability, distance, human_originality, human_recognizability,
-         normalization, threshold, samples, rescored_at}
+         normalization, threshold, ink_grey_share, ink_grey_share_human, samples, rescored_at}
 
 The trial rows themselves are never rewritten: the new scores lie beside the old ones, named by critics.
 `ranked_results` is what the inspection commands read: each row's scores by the dataset's shipped critics when a
 re-score with them exists (the row's own scores otherwise, the originals kept in `trial_*` columns; a sweep with
-no shipped-critics scores at all reads with the critics that score most of its rows), and, when the
+no shipped-critics scores at all reads with the critics that score most of its rows; a row written before the ink
+columns (schema 5) takes them from any re-score of its samples, as they do not depend on the critics), and, when the
 rows are still scored by different critics, only the rows of one critics hash are ranked (distances by different
 critics are not comparable: each has its own originality unit and its own human point), with a note that says so.
 The reading side imports no torch.
@@ -28,6 +29,7 @@ from models.atomic import atomic_write_text
 from search.results import CEILING_POINT_COLUMNS
 
 RESCORED_DIR = "rescored"
+INK_COLUMNS = ("ink_grey_share", "ink_grey_share_human")  # from the samples alone (evaluation/ink.py)
 SCORE_COLUMNS = ("originality", "recognizability", "distance", "human_originality", "human_recognizability",
                  "critics", "threshold")
 
@@ -68,6 +70,7 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
 
     from evaluation.evaluate import evaluate_samples
     from evaluation.human import human_points, test_source
+    from evaluation.ink import ink_stats
     from models.data import load_dataset, resolve_data_dir
     from search.portable import relative_to_sweep
     from search.results import read_results
@@ -83,6 +86,7 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
     imageset = load_dataset(critics.dataset, data_dir=data_dir)
     human = human_points(critics, imageset, data_dir=resolve_data_dir(data_dir)[0] if critics.dataset == "omniglot"
                          else None)[test_source(critics.dataset)]
+    human_grey = ink_stats(imageset.test_images)["grey_share"]
     for _, row in done.iterrows():
         out = rescored_path(sweep_dir, critics.hash, row["trial"])
         if out.is_file() and not force:
@@ -100,6 +104,7 @@ def rescore_sweep(sweep_dir, critics, *, data_dir=None, force: bool = False,
                   "recognizability": r["recognizability"], "distance": r["distance_to_human"],
                   "human_originality": human["originality"], "human_recognizability": human["recognizability"],
                   "normalization": normalization, "threshold": critics.threshold,
+                  "ink_grey_share": ink_stats(samples.numpy())["grey_share"], "ink_grey_share_human": human_grey,
                   "samples": relative_to_sweep(sweep_dir, src),  # like run_dir: true after the sweep moves
                   "rescored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         atomic_write_text(out, json.dumps(record, indent=2) + "\n")
@@ -155,6 +160,14 @@ def with_preferred_scores(df, sweep_dir):
     rescored = read_rescored(sweep_dir)
     if not rescored or df.empty:
         return df
+    for col in INK_COLUMNS:  # rows before schema 5: the ink of their samples from any re-score
+        if col not in df.columns:
+            df[col] = float("nan")
+        for i in df.index[df[col].isna()]:
+            values = [r[col] for records in rescored.values() if (r := records.get(int(df.at[i, "trial"])))
+                      and r.get(col) is not None]
+            if values:
+                df.at[i, col] = values[0]
     for dataset in df["dataset"].dropna().unique():
         h = preferred_critics(df, rescored, dataset)
         records = rescored.get(h or "", {})

@@ -5,9 +5,10 @@ bucket one whole object: search/storage.py), so the store is readable while the 
 leaves either the old row or the new one, never half of one; writing the same trial again replaces its row.
 `read_results` concatenates the files; `export` writes one file.
 
-Schema (SCHEMA_VERSION = 4; version 1 files (without the sampling/critics split), version 2 files (without the
-stage ceilings) and version 3 files (without guidance_rule) are still read: their missing columns are null, except
-guidance_rule, which read_results gives as 'cfg', the only rule before version 4). Every column but sweep, trial,
+Schema (SCHEMA_VERSION = 5; version 1 files (without the sampling/critics split), version 2 files (without the
+stage ceilings), version 3 files (without guidance_rule) and version 4 files (without the ink columns) are still
+read: their missing columns are null, except guidance_rule, which read_results gives as 'cfg', the only rule before
+version 4). Every column but sweep, trial,
 state and schema_version may be null.
 
 | column                 | type          | meaning                                                                  |
@@ -42,6 +43,7 @@ state and schema_version may be null.
 | latent_spread_ratio    | float64       | spread of the sampled latents / spread of the encoded test drawings      |
 | nearest_exemplar_sampled, nearest_exemplar_real | float64 | fraction of sampled latents / encoded test drawings nearest their own class's exemplar latent |
 | wall_ceilings_s        | float64       | what the stage ceilings cost, seconds (part of wall_eval_s)              |
+| ink_grey_share, ink_grey_share_human | float64 | of the ink pixels, the share that is mid-grey: the samples' and the held-out human drawings' (evaluation/ink.py; the critics binarize and do not see it) |
 | lake2015_originality, lake2015_recognizability | float64 | the second human point (Lake et al. 2015, Omniglot only) with the same critics |
 | node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
@@ -66,7 +68,7 @@ import pyarrow.parquet as pq
 from models.atomic import atomic_open
 from search.storage import Location, as_path, read_parquet, write_atomic
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
@@ -91,6 +93,7 @@ SCHEMA = pa.schema([
     *((name, pa.float64()) for name in CEILING_POINT_COLUMNS),
     ("latent_spread_ratio", pa.float64()), ("nearest_exemplar_sampled", pa.float64()),
     ("nearest_exemplar_real", pa.float64()), ("wall_ceilings_s", pa.float64()),
+    ("ink_grey_share", pa.float64()), ("ink_grey_share_human", pa.float64()),
     ("lake2015_originality", pa.float64()), ("lake2015_recognizability", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),

@@ -249,7 +249,7 @@ def _evaluate(run_dir: Path, eval_cfg: Mapping[str, Any], cfg, data) -> dict[str
                              device=cfg.device)  # where it trained: the GPU Ray assigned the trial, if any
     human = result["human_point"]
     lake = (result.get("human_points") or {}).get("lake2015") or {}
-    return {**ceiling_columns(result), "wall_ceilings_s": result.get("ceilings_seconds"),
+    return {**ceiling_columns(result), **ink_columns(result), "wall_ceilings_s": result.get("ceilings_seconds"),
             "lake2015_originality": lake.get("originality"), "lake2015_recognizability": lake.get("recognizability"),
             "originality": result["originality"], "recognizability": result["recognizability"],
             "distance": result["distance_to_human"], "human_originality": human["originality"],
@@ -268,6 +268,14 @@ def ceiling_columns(result: Mapping[str, Any]) -> dict[str, Any]:
     row.update({k: ceilings.get(k) for k in ("latent_spread_ratio", "nearest_exemplar_sampled",
                                              "nearest_exemplar_real")})
     return row
+
+
+def ink_columns(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The ink columns of a row (schema 5) from an evaluation result (evaluation/ink.py): how much of the samples'
+    and of people's ink is mid-grey."""
+    ink = result.get("ink") or {}
+    return {"ink_grey_share": (ink.get("samples") or {}).get("grey_share"),
+            "ink_grey_share_human": (ink.get("human") or {}).get("grey_share")}
 
 
 def critics_for(where: str):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from evaluation.ink import ink_stats
 from evaluation.run_eval import evaluate_run
 
 
@@ -27,7 +28,7 @@ def tiny_run(tmp_path_factory, omniglot):
     return run_dir
 
 
-def test_evaluate_run_writes_json_and_samples(tiny_run, critics, data_dir):
+def test_evaluate_run_writes_json_and_samples(tiny_run, critics, data_dir, omniglot):
     result, path = evaluate_run(tiny_run, critics=critics, data_dir=data_dir)
     # DDPM over all T = 100 steps by default, although the run's picture grid was drawn with DDIM-4
     assert path.parent == tiny_run and path.name == "evaluation_ddpm100_w1_seed0.json"
@@ -41,6 +42,9 @@ def test_evaluate_run_writes_json_and_samples(tiny_run, critics, data_dir):
     assert set(saved["distance_to_human_by_source"]) == {"omniglot-test", "lake2015"}
     with np.load(tiny_run / saved["samples_file"]) as z:
         assert z["samples"].shape == (150, 19, 48, 48) and z["samples"].dtype == np.uint8
+        # the ink the critics do not see (they binarize): of the stored samples, and of the held-out drawings
+        assert saved["ink"]["samples"] == ink_stats(z["samples"])
+    assert saved["ink"]["human"] == ink_stats(omniglot.test_images)
 
 
 def test_evaluate_rejects_critics_of_another_dataset(tiny_run, critics):
@@ -69,7 +73,7 @@ def test_evaluate_and_figure_commands(tiny_run, critics, data_dir, tmp_path, cap
                  "--data-dir", str(data_dir), "--critics", str(critics.path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "distance to human" in out
+    assert "distance to human" in out and "of the samples' ink is mid-grey (people's drawings 37%)" in out
     path = tiny_run / "evaluation_ddim3_w0.5_seed0.json"
     assert json.loads(path.read_text())["guidance"] == 0.5
     fig3 = tmp_path / "fig3.png"

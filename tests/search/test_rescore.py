@@ -81,12 +81,19 @@ def test_rescore_writes_beside_and_status_prefers_the_shipped_critics(sweep, cri
     # the human point of the re-score is the shipped critics' one
     points = json.loads((critics.path / "human_points.json").read_text())[critics.hash]
     assert done.loc[0, "human_originality"] == pytest.approx(points["omniglot-test"]["originality"])
+    # rows written before the ink columns (schema 5) take them from the re-score of their samples
+    from evaluation.ink import ink_stats
+
+    stored = np.load(Path(sweep) / rec[0]["samples"])["samples"]
+    assert done.loc[0, "ink_grey_share"] == pytest.approx(ink_stats(stored)["grey_share"])
+    assert done.loc[0, "ink_grey_share"] > done.loc[0, "ink_grey_share_human"] == pytest.approx(0.373, abs=0.001)
 
     from search.cli import main
 
     assert main(["sweep", "best", "rs", "--root", str(sweep.parent), "--top", "2"]) == 0
     text = capsys.readouterr().out
     assert f"distance {rec[0]['distance']:.4f}" in text and "mixes" not in text
+    assert text.count("of the samples' ink is mid-grey (people's drawings 37%)") == 2
 
 
 def test_missing_samples_are_reported(sweep, critics, data_dir, tmp_path):

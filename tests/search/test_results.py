@@ -117,6 +117,18 @@ def test_rows_before_schema_4_read_with_the_papers_guidance_rule(tmp_path):
     assert list(read_results(tmp_path)["guidance_rule"].fillna("-")) == ["cfg", "cfg", "-"]  # no file has it
 
 
+def test_rows_before_schema_5_read_without_ink(tmp_path):
+    """A schema-4 file (no ink columns, as every row committed before 2026-12-06) reads beside a schema-5 one."""
+    write_trial_row(tmp_path, {**full_row(0), "ink_grey_share": 0.9, "ink_grey_share_human": 0.37}, space=SPACE)
+    write_trial_row(tmp_path, full_row(1), space=SPACE)
+    path = trial_path(tmp_path, 1)
+    table = pq.read_table(path).drop_columns(["ink_grey_share", "ink_grey_share_human"])
+    pq.write_table(table.set_column(0, "schema_version", pa.array([4], type=pa.int32())), path)
+    df = read_results(tmp_path).set_index("trial")
+    assert df.loc[0, "ink_grey_share"] == 0.9 and pd.isna(df.loc[1, "ink_grey_share"])
+    assert list(df["schema_version"]) == [SCHEMA_VERSION, 4] and SCHEMA_VERSION == 5
+
+
 def test_newer_schema_is_refused(tmp_path):
     write_trial_row(tmp_path, {"sweep": "s", "trial": 0, "state": "FAIL"})
     path = trial_path(tmp_path, 0)

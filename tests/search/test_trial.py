@@ -51,6 +51,14 @@ def test_one_trial_runs_without_ray_and_writes_its_row(sweep_file, tmp_path, dat
     assert 0 < stored["wall_ceilings_s"] < row["wall_eval_s"]
     human_points = json.loads(next((tmp_path / "sweeps").rglob("evaluation_*.json")).read_text())["human_points"]
     assert stored["lake2015_recognizability"] == human_points["lake2015"]["recognizability"]
+    # schema 5: the ink of the samples (as stored in the npz) and of the held-out drawings, as evaluation/ink.py gives
+    import numpy as np
+
+    from evaluation.ink import ink_stats
+
+    samples = np.load(next((tmp_path / "sweeps").rglob("evaluation_*.npz")))["samples"]
+    assert stored["ink_grey_share"] == pytest.approx(ink_stats(samples)["grey_share"])
+    assert stored["ink_grey_share_human"] == pytest.approx(0.373, abs=0.001)  # Omniglot's held-out drawings
     assert row["sampler"] == "ddim" and row["sampler_steps"] == 2 and row["guidance"] == 1.0
 
     stored = pd.read_parquet(trial_path(spec.dir(), 0))
