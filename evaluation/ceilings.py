@@ -8,7 +8,9 @@ critics, same tasks):
 - `ae`: held-out human drawings passed through the autoencoder (encode, decode): the best point a perfect
   diffusion model on these latents could reach (a perfect one samples the latents of new human drawings). Scored
   on a fixed seeded subset of PER_CLASS drawings of every test class (4 of Omniglot's 19), so that the ceilings
-  cost under a tenth of even a DDIM-50 evaluation; the subset's own human point is within 0.01 of the full one;
+  cost under a tenth of even a DDIM-50 evaluation; the subset's own human point is within 0.01 of the full one.
+  With it, `grey_share`: how grey the autoencoder's reconstructions are (evaluation/ink.py), so that faint samples
+  can be traced to the decoder (it blurs what it reconstructs) or to the diffusion model;
 - `copy`: each class exemplar passed through the autoencoder: the autoencoder's version of copying (originality
   from reconstruction error alone). Scored once per class: K identical copies give exactly the same originality
   and recognizability as one (each sample is scored on every task of its class), at 1/K of the cost;
@@ -65,6 +67,7 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
     evaluation): computed once for both ceilings otherwise.
     """
     from evaluation.evaluate import evaluate_samples
+    from evaluation.ink import ink_stats
     from models.device import module_device
     from models.train import encode_images
 
@@ -79,7 +82,8 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
     ex_z = encode_images(ae, imageset.test_exemplars.to(device), seed=seed + 1).cpu()
     subset = drawing_subset(imageset.test_labels)
     exemplar_outputs = exemplar_outputs or critics.exemplar_outputs(imageset.test_exemplars)
-    ae_result = evaluate_samples(decode(real_z[subset]), imageset.test_exemplars, critics,
+    ae_x = decode(real_z[subset])
+    ae_result = evaluate_samples(ae_x, imageset.test_exemplars, critics,
                                  labels=imageset.test_labels[subset], human_point=human_point,
                                  normalization=normalization, exemplar_outputs=exemplar_outputs)
     ex_x = decode(ex_z)
@@ -88,7 +92,7 @@ def stage_ceilings(ae, imageset, sampled_z: torch.Tensor, *, per_class: int, cri
                                    exemplar_outputs=exemplar_outputs)
     sampled_labels = torch.arange(n_classes).repeat_interleave(per_class)
     return {
-        "ae": {**_point(ae_result), "drawings": len(subset)},
+        "ae": {**_point(ae_result), "drawings": len(subset), "grey_share": ink_stats(ae_x)["grey_share"]},
         "copy": _point(copy_result),
         "latent_spread_ratio": latent_spread(sampled_z.cpu()) / latent_spread(real_z),
         "nearest_exemplar_sampled": nearest_exemplar_fraction(sampled_z.cpu(), sampled_labels, ex_z),

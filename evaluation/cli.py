@@ -231,7 +231,8 @@ def _evaluate(args) -> int:
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"originality {result['originality']:.4f}  recognizability {result['recognizability']:.4f}  "
           f"distance to human {result['distance_to_human']:.4f} ({result['normalization']})")
-    print(describe(result["ink"]["samples"]["grey_share"], result["ink"]["human"]["grey_share"]))
+    print(describe(result["ink"]["samples"]["grey_share"], result["ink"]["human"]["grey_share"],
+                   result["stage_ceilings"]["ae"]["grey_share"]))
     print(f"written: {path}")
     return 0
 

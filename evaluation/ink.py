@@ -41,10 +41,11 @@ def faint(grey_share: float, grey_share_human: float) -> bool:
     return (1.0 - grey_share) < FAINT_SOLID_RATIO * (1.0 - grey_share_human)
 
 
-def describe(grey_share: float, grey_share_human: float) -> str:
-    """One line for `humanlike evaluate`, `sweep status` and `best`: the grey share beside people's, and a warning
-    when the samples are faint."""
-    text = f"ink: {grey_share:.0%} of the samples' ink is mid-grey (people's drawings {grey_share_human:.0%})"
+def describe(grey_share: float, grey_share_human: float, grey_share_ae: float | None = None) -> str:
+    """One line for `humanlike evaluate`, `sweep status` and `best`: the grey share beside people's (and beside the
+    autoencoder's reconstructions of people's drawings, when known), and a warning when the samples are faint."""
+    ae = "" if grey_share_ae is None else f", through the autoencoder {grey_share_ae:.0%}"
+    text = f"ink: {grey_share:.0%} of the samples' ink is mid-grey (people's drawings {grey_share_human:.0%}{ae})"
     if faint(grey_share, grey_share_human):
         text += ("; FAINT: the critics binarize every image and score these grey samples like crisp ones, "
                  "look at samples.png before trusting the distance")

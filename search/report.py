@@ -146,7 +146,8 @@ def ink_text(row) -> str:
 
     if not (_present(row.get("ink_grey_share")) and _present(row.get("ink_grey_share_human"))):
         return ""
-    return describe(row["ink_grey_share"], row["ink_grey_share_human"])
+    ae = row["ink_grey_share_ae"] if _present(row.get("ink_grey_share_ae")) else None
+    return describe(row["ink_grey_share"], row["ink_grey_share_human"], ae)
 
 
 STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wall_sample_s"),

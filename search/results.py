@@ -43,7 +43,7 @@ state and schema_version may be null.
 | latent_spread_ratio    | float64       | spread of the sampled latents / spread of the encoded test drawings      |
 | nearest_exemplar_sampled, nearest_exemplar_real | float64 | fraction of sampled latents / encoded test drawings nearest their own class's exemplar latent |
 | wall_ceilings_s        | float64       | what the stage ceilings cost, seconds (part of wall_eval_s)              |
-| ink_grey_share, ink_grey_share_human | float64 | of the ink pixels, the share that is mid-grey: the samples' and the held-out human drawings' (evaluation/ink.py; the critics binarize and do not see it) |
+| ink_grey_share, ink_grey_share_human, ink_grey_share_ae | float64 | of the ink pixels, the share that is mid-grey: the samples', the held-out human drawings' and those drawings through the trial's autoencoder (evaluation/ink.py; the critics binarize and do not see it) |
 | lake2015_originality, lake2015_recognizability | float64 | the second human point (Lake et al. 2015, Omniglot only) with the same critics |
 | node, ray_node         | string        | host name and Ray node id the trial ran on (ray_node null without Ray)   |
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
@@ -93,7 +93,7 @@ SCHEMA = pa.schema([
     *((name, pa.float64()) for name in CEILING_POINT_COLUMNS),
     ("latent_spread_ratio", pa.float64()), ("nearest_exemplar_sampled", pa.float64()),
     ("nearest_exemplar_real", pa.float64()), ("wall_ceilings_s", pa.float64()),
-    ("ink_grey_share", pa.float64()), ("ink_grey_share_human", pa.float64()),
+    ("ink_grey_share", pa.float64()), ("ink_grey_share_human", pa.float64()), ("ink_grey_share_ae", pa.float64()),
     ("lake2015_originality", pa.float64()), ("lake2015_recognizability", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
     ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),

@@ -271,11 +271,13 @@ def ceiling_columns(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ink_columns(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The ink columns of a row (schema 5) from an evaluation result (evaluation/ink.py): how much of the samples'
-    and of people's ink is mid-grey."""
+    """The ink columns of a row (schema 5) from an evaluation result (evaluation/ink.py): how much of the samples',
+    of people's and of the autoencoder's reconstructions' ink is mid-grey."""
     ink = result.get("ink") or {}
+    ae = (result.get("stage_ceilings") or {}).get("ae") or {}
     return {"ink_grey_share": (ink.get("samples") or {}).get("grey_share"),
-            "ink_grey_share_human": (ink.get("human") or {}).get("grey_share")}
+            "ink_grey_share_human": (ink.get("human") or {}).get("grey_share"),
+            "ink_grey_share_ae": ae.get("grey_share")}
 
 
 def critics_for(where: str):

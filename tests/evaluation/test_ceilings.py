@@ -77,3 +77,12 @@ def test_ceilings_of_a_real_autoencoder(tiny_ae, omniglot, critics, one_thread):
         assert 0.0 <= point["recognizability"] <= 1.0 and point["originality"] > 0 and point["distance"] > 0
     # a few epochs leave a blurry autoencoder: its human drawings lose recognizability against the real ones
     assert ceilings["ae"]["recognizability"] < human["recognizability"]
+    # ... and blurs their ink: the reconstructions of the subset are greyer than the drawings themselves
+    from evaluation.ceilings import drawing_subset
+    from evaluation.ink import ink_stats
+
+    drawings = omniglot.test_images[drawing_subset(omniglot.test_labels)]
+    with torch.no_grad():
+        rec = tiny_ae.decode(encode_images(tiny_ae, drawings, seed=0))[:, 0]
+    assert ceilings["ae"]["grey_share"] == pytest.approx(ink_stats(rec)["grey_share"], abs=1e-3)
+    assert ceilings["ae"]["grey_share"] > ink_stats(drawings)["grey_share"] + 0.1

@@ -73,7 +73,7 @@ def test_evaluate_and_figure_commands(tiny_run, critics, data_dir, tmp_path, cap
                  "--data-dir", str(data_dir), "--critics", str(critics.path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "distance to human" in out and "of the samples' ink is mid-grey (people's drawings 37%)" in out
+    assert "distance to human" in out and "of the samples' ink is mid-grey (people's drawings 37%, through the" in out
     path = tiny_run / "evaluation_ddim3_w0.5_seed0.json"
     assert json.loads(path.read_text())["guidance"] == 0.5
     fig3 = tmp_path / "fig3.png"

@@ -59,6 +59,7 @@ def test_one_trial_runs_without_ray_and_writes_its_row(sweep_file, tmp_path, dat
     samples = np.load(next((tmp_path / "sweeps").rglob("evaluation_*.npz")))["samples"]
     assert stored["ink_grey_share"] == pytest.approx(ink_stats(samples)["grey_share"])
     assert stored["ink_grey_share_human"] == pytest.approx(0.373, abs=0.001)  # Omniglot's held-out drawings
+    assert stored["ink_grey_share_ae"] == pytest.approx(saved["ae"]["grey_share"]) and 0 <= saved["ae"]["grey_share"] <= 1
     assert row["sampler"] == "ddim" and row["sampler_steps"] == 2 and row["guidance"] == 1.0
 
     stored = pd.read_parquet(trial_path(spec.dir(), 0))
