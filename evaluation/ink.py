@@ -3,7 +3,8 @@
 Every image the critics score is min-max scaled and binarized at 0.3 (SPEC part 0), so a grey ghost of the right
 shape and a crisp stroke drawing of the same shape reach them as the same black-and-white picture: the distance
 to people is blind to contrast (docs/critics.md). This is the number that shows it, recorded beside every
-evaluation's point (rows: `ink_grey_share`, `ink_grey_share_human`):
+evaluation's point (rows: `ink_grey_share`, `ink_grey_share_human`, and `ink_grey_share_ae` for the autoencoder's
+reconstructions of people's drawings, evaluation/ceilings.py):
 
 - `grey_share`: of the ink pixels (above INK of full ink), the fraction that are mid-grey (below SOLID). People's
   drawings at 48 px are antialiased strokes, so some of their ink is grey too (Omniglot's held-out drawings 0.37,
@@ -14,7 +15,8 @@ evaluation's point (rows: `ink_grey_share`, `ink_grey_share_human`):
 `faint(grey, grey_human)` says when a sample set's grey share is far enough above people's to flag it in `sweep
 status`/`best`: its solid share (1 - grey) under a quarter of people's. Measured on QuickDraw (bench/bench_ink.py):
 prototype 100's stroke drawings 0.906 (solid 0.094 = 0.36 of people's 0.258, not flagged), classification 1000's
-grey ghosts 0.983 (0.07 of people's, flagged).
+grey ghosts 0.983 (0.07 of people's, flagged). On Omniglot (results/standard_ink, people 0.373) the grid's best
+weights draw 0.51-0.59 (not flagged) and VQ 1's hazy samples 0.86 (flagged).
 """
 from __future__ import annotations
 
