@@ -6,7 +6,7 @@ to people is blind to contrast (docs/critics.md). This is the number that shows 
 evaluation's point (rows: `ink_grey_share`, `ink_grey_share_human`, and `ink_grey_share_ae` for the autoencoder's
 reconstructions of people's drawings, evaluation/ceilings.py):
 
-- `grey_share`: of the ink pixels (above INK of full ink), the fraction that are mid-grey (below SOLID). People's
+- `grey_share`: of the ink pixels (above INK of 255), the fraction that are mid-grey (below SOLID). People's
   drawings at 48 px are antialiased strokes, so some of their ink is grey too (Omniglot's held-out drawings 0.37,
   the QuickDraw set's 0.74); samples whose ink is nearly all grey (0.98 and more) are the faint ghosts a person
   rejects at a glance;
@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import numpy as np
 
-INK = 64 / 255  # a pixel darker than this is ink
-SOLID = 192 / 255  # an ink pixel at least this dark is solid, below it mid-grey
+INK = 64  # of 255: a pixel darker than this is ink
+SOLID = 192  # of 255: an ink pixel at least this dark is solid, below it mid-grey
 FAINT_SOLID_RATIO = 0.25  # flagged: solid share of the ink under this fraction of people's
 
 
 def ink_stats(images) -> dict[str, float]:
     """{'grey_share', 'coverage'} of images with ink = 1 (float in [0, 1]) or ink = 255 (uint8), any shape."""
     a = np.asarray(images)
-    a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
-    # round to the uint8 grid, so that a sample set scores the same before and after it is stored as uint8
-    a = np.round(np.clip(a, 0.0, 1.0) * 255.0).reshape(-1)
-    ink = a > round(INK * 255)
-    grey = ink & (a < round(SOLID * 255))
+    if a.dtype != np.uint8:  # onto the uint8 grid the samples are stored on, so both score the same
+        a = np.round(np.clip(a.astype(np.float64), 0.0, 1.0) * 255.0)
+    ink = a > INK
+    grey = ink & (a < SOLID)
     return {"grey_share": float(grey.sum() / max(int(ink.sum()), 1)), "coverage": float(ink.mean())}
 
 
