@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,6 +59,18 @@ def test_paper_preset_keeps_the_papers_recipe():
     assert standard.ldm.ema > 0 and standard.rae.lr_schedule == "cosine" and standard.data.train_classes is None
     assert (paper.ldm.prediction, paper.ldm.loss_space, standard.ldm.prediction, standard.ldm.loss_space) == (
         "eps", "eps", "v", "v")
+
+
+def test_the_ablations_paper_variant_is_the_example_paper_run(bench_script):
+    # bench/bench_recipe.py reads back a run directory trained by `humanlike train examples/paper.yaml` (hours on a
+    # CPU) instead of training it again: that holds only while both define the same run
+    from models.config import config_difference, load_config
+
+    bench = bench_script("bench_recipe")
+    variant = build_config(bench.merged(bench.VARIANTS["paper"][2]))
+    example = load_config(Path(__file__).resolve().parents[2] / "examples" / "paper.yaml")
+    assert config_difference(variant, example) is None
+    assert config_difference(build_config(bench.merged(bench.VARIANTS["standard"][2])), example) is not None
 
 
 @pytest.mark.parametrize("raw, key", [
