@@ -22,6 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
+from models.config import PRESETS  # torch-free
+
 FIXED = {"data": {"dataset": "omniglot"}, "rae": {"regularizers": {"prototype": 1.0, "barlow": 10.0}}}
 _OLD_QUICK = {"preset": "quick", "rae": {"epochs": 4, "lr": 1e-3, "batch_size": 128, "lr_schedule": "constant",
                                          "warmup": 0.0},
@@ -32,6 +34,7 @@ _RAE_B128 = {**_RAE_B64, "batch_size": 128}
 _RAE_COSINE = {**_RAE_B128, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
 _FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps",
                  "loss_space": "eps"}
+_STANDARD_LDM = PRESETS["standard"]["ldm"]
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
@@ -73,6 +76,12 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     # directory trained by `humanlike train examples/paper.yaml --out OUT/paper` is read back, not trained again).
     "paper": ("paper", "the paper's recipe (SPEC: all classes, 100 + 100 epochs, fixed rates 1e-4, eps-prediction, "
               "no EMA, no clipping)", {"preset": "paper"}),
+    "paper-rae-standard-ldm": ("paper", "the paper's autoencoder (100 epochs) under the standard preset's diffusion "
+                               "model", {"preset": "paper", "ldm": _STANDARD_LDM, "sample": {"sampler": "ddim",
+                                                                                          "steps": 50}}),
+    "standard-rae-paper-ldm": ("standard", "the standard preset's autoencoder under the paper's diffusion model "
+                               "(100 epochs, fixed rate 1e-4, eps-prediction, no EMA, no clipping)",
+                               {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-4, **_FIXED_LR_LDM}}),
 }
 
 
@@ -80,6 +89,14 @@ def merged(overrides: dict) -> dict:
     from models.config import merge
 
     return merge(FIXED, overrides)
+
+
+def _finished(run_dir: Path) -> bool:
+    """Both stages of the run in run_dir were trained before (by another process or an earlier call)."""
+    from models.checkpoint import load_checkpoint
+
+    path = run_dir / "ldm.pt"
+    return path.exists() and load_checkpoint(path, "ldm")["state"]["done"]
 
 
 def run_variant(name: str, out: Path, data, evaluation: dict, log, critics) -> dict:
@@ -94,9 +111,9 @@ def run_variant(name: str, out: Path, data, evaluation: dict, log, critics) -> d
     if not (run_dir / "rae.pt").exists() and shared.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(shared, run_dir / "rae.pt")  # the group's finished autoencoder: only the LDM trains
+    trained_here = not _finished(run_dir)
     c0, t0 = time.process_time(), time.perf_counter()
     summary = train_run(cfg, run_dir, data=data, progress=False)
-    trained_here = time.perf_counter() - t0 > 5.0  # a finished run is read back in about a second
     if not shared.exists():
         shared.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(run_dir / "rae.pt", shared)
@@ -139,16 +156,21 @@ def markdown(tables: list[Path]) -> str:
     lines = ["| critics | variant | change | RAE / LDM min (load) | held-out SSE | autoencoder o / r / d | copy o / r | "
              "spread ratio | nearest own (real) | originality | recognizability | distance |",
              "|" + "---|" * 12]
-    for _, r in df.sort_values(["critics", "order"], ascending=[False, True]).iterrows():
+    df["evaluation"] = df["sampler"] + "-" + df["steps"].astype(int).astype(str)
+    usual = df["evaluation"].mode().iloc[0]
+    df["sampler_order"] = (df["evaluation"] != usual).astype(int)
+    for _, r in df.sort_values(["critics", "order", "sampler_order"], ascending=[False, True, True]).iterrows():
+        named = "" if r.evaluation == usual else f" ({r.evaluation})"
         lines.append(
-            f"| {r.critics[:8]} | {r.variant} | {r.change} | {r.rae_wall_min:.1f} / {r.ldm_wall_min:.1f} ({r.load_average:.1f}) | "
+            f"| {r.critics[:8]} | {r.variant}{named} | {r.change} | {r.rae_wall_min:.1f} / {r.ldm_wall_min:.1f} ({r.load_average:.1f}) | "
             f"{r.heldout_rec:.1f} | {r.ae_o:.3f} / {r.ae_r:.3f} / {r.ae_d:.3f} | {r.copy_o:.3f} / {r.copy_r:.3f} | "
             f"{r.spread_ratio:.2f} | {r.nearest_sampled:.2f} ({r.nearest_real:.2f}) | {r.originality:.3f} | "
             f"{r.recognizability:.3f} | {r.distance:.3f} |")
-    first = df.iloc[0]
-    lines.append(f"\nEvaluation: {first.sampler}-{first.steps}, guidance {first.guidance:g}; distance to the held-out "
+    guidance = ", ".join(f"{g:g}" for g in sorted(df["guidance"].unique()))
+    lines.append(f"\nEvaluation: {usual} unless a variant names another sampler, guidance {guidance}; distance to the held-out "
                  f"human point of the row's critics ({', '.join(sorted(df.critics.unique()))}); compare rows only "
-                 "under the same critics.")
+                 "under the same critics. LDM minutes recorded before 2026-12-06 include the training set's encoding "
+                 "once per epoch instead of once (1-2 s an epoch on 2 cores; docs/results.md).")
     return "\n".join(lines)
 
 

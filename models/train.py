@@ -242,7 +242,8 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
 
     bar = _progress(cfg.ldm.epochs, "ldm", state["epoch"], progress)
     ldm.train()
-    for epoch in range(state["epoch"], cfg.ldm.epochs):
+    first = state["epoch"]  # this call's first epoch carries its encoding time (state["epoch"] moves on below)
+    for epoch in range(first, cfg.ldm.epochs):
         t0 = time.perf_counter()
         g = epoch_generator(cfg.seed, "ldm", epoch, device)
         torch.manual_seed(g.initial_seed())
@@ -265,7 +266,7 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
         state = {
             "epoch": epoch + 1,
             "curve": state["curve"] + [row],
-            "wall_s": state["wall_s"] + time.perf_counter() - t0 + (encode_s if epoch == state["epoch"] else 0.0),
+            "wall_s": state["wall_s"] + time.perf_counter() - t0 + (encode_s if epoch == first else 0.0),
             "done": epoch + 1 == cfg.ldm.epochs,
         }
         payload = {"model": ldm.state_dict(), "optimizer": optimizer.state_dict(),

@@ -62,6 +62,26 @@ def test_run_writes_everything_and_is_deterministic(tmp_path, omniglot):
     assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
 
 
+def test_stage_wall_times_add_up_to_no_more_than_the_call(tmp_path, omniglot, monkeypatch):
+    # The LDM stage encodes the training set once per call and counts that time once; it was once added to every
+    # epoch. A slow encoder (the real one after a half-second pause, twice a call) makes the difference far larger than the call's
+    # other costs (data on the device, the sample grid, the curves).
+    import models.train as train
+
+    real = train.encode_images
+
+    def slow_encode(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "encode_images", slow_encode)  # called twice: training images, exemplars
+    cfg = build_config({**TINY, "ldm": {**TINY["ldm"], "epochs": 5}})
+    t0 = time.perf_counter()
+    summary = train_run(cfg, tmp_path / "r", data=omniglot, progress=False)
+    elapsed = time.perf_counter() - t0
+    assert 1.0 <= summary.ldm["wall_s"] <= elapsed - summary.rae["wall_s"]
+
+
 class _Stop(Exception):
     pass
 
