@@ -34,7 +34,6 @@ _RAE_B128 = {**_RAE_B64, "batch_size": 128}
 _RAE_COSINE = {**_RAE_B128, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
 _FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps",
                  "loss_space": "eps"}
-_STANDARD_LDM = PRESETS["standard"]["ldm"]
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
@@ -77,8 +76,8 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "paper": ("paper", "the paper's recipe (SPEC: all classes, 100 + 100 epochs, fixed rates 1e-4, eps-prediction, "
               "no EMA, no clipping)", {"preset": "paper"}),
     "paper-rae-standard-ldm": ("paper", "the paper's autoencoder (100 epochs) under the standard preset's diffusion "
-                               "model", {"preset": "paper", "ldm": _STANDARD_LDM, "sample": {"sampler": "ddim",
-                                                                                          "steps": 50}}),
+                               "model", {"preset": "paper", "ldm": PRESETS["standard"]["ldm"],
+                                         "sample": PRESETS["standard"]["sample"]}),
     "standard-rae-paper-ldm": ("standard", "the standard preset's autoencoder under the paper's diffusion model "
                                "(100 epochs, fixed rate 1e-4, eps-prediction, no EMA, no clipping)",
                                {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-4, **_FIXED_LR_LDM}}),

@@ -64,8 +64,8 @@ def test_run_writes_everything_and_is_deterministic(tmp_path, omniglot):
 
 def test_stage_wall_times_add_up_to_no_more_than_the_call(tmp_path, omniglot, monkeypatch):
     # The LDM stage encodes the training set once per call and counts that time once; it was once added to every
-    # epoch. A slow encoder (the real one after a half-second pause, twice a call) makes the difference far larger than the call's
-    # other costs (data on the device, the sample grid, the curves).
+    # epoch. A slow encoder (the real one after a half-second pause, twice a call) makes the difference far larger
+    # than the call's other costs (data on the device, the sample grid, the curves).
     import models.train as train
 
     real = train.encode_images
