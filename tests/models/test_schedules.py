@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import ConfigError, build_config
+from models.config import ConfigError, build_config, merge
 from models.schedules import lr_factor, make_scheduler
 
 
@@ -85,3 +85,32 @@ def test_the_ablations_paper_variant_is_the_example_paper_run(bench_script):
 def test_recipe_settings_are_validated(raw, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         build_config(raw)
+
+
+def test_a_continued_variant_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, omniglot, bench_script,
+                                                                          monkeypatch):
+    # bench_recipe's longer budgets of the paper's diffusion recipe go on from the shorter run's finished model
+    # instead of training again: that is sound only if the result is the longer run's, bit for bit
+    from models.checkpoint import load_checkpoint
+    from models.train import train_run
+
+    bench = bench_script("bench_recipe")
+    tiny = {"preset": "quick", "data": {"train_classes": 20}, "rae": {"epochs": 1},
+            "ldm": {"epochs": 1, "lr": 1e-3, **bench._FIXED_LR_LDM},
+            "sample": {"sampler": "ddim", "steps": 2, "grid_classes": 2, "grid_samples": 2}}
+    longer = merge(tiny, {"ldm": {"epochs": 3}})
+    monkeypatch.setattr(bench, "VARIANTS", {"short": ("g", "", tiny), "long": ("g", "", longer),
+                                            "cosine": ("g", "", merge(longer, {"ldm": {"lr_schedule": "cosine"}}))})
+    monkeypatch.setattr(bench, "CONTINUES", {"long": "short", "cosine": "short"})
+    out = tmp_path / "out"
+    assert not bench.continue_from("long", out)  # nothing to continue from yet
+    train_run(build_config(bench.merged(tiny)), out / "short", data=omniglot, progress=False)
+    with pytest.raises(ValueError, match="cosine cannot continue short: only ldm.epochs at a constant rate"):
+        bench.continue_from("cosine", out)
+    assert bench.continue_from("long", out)
+    summary = train_run(build_config(bench.merged(longer)), out / "long", data=omniglot, progress=False)
+    assert [row["epoch"] for row in summary.ldm["curve"]] == [1, 2, 3]
+    train_run(build_config(bench.merged(longer)), tmp_path / "straight", data=omniglot, progress=False)
+    a, b = (load_checkpoint(d / "ldm.pt", "ldm")["model"] for d in (out / "long", tmp_path / "straight"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not bench.continue_from("long", out)  # a run already there is left alone
