@@ -148,3 +148,38 @@ def test_stage_view_shows_drawings_reconstructions_and_samples(tiny_run, omniglo
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "(ddpm, guidance 1 (cfg))" in proc.stdout
+
+
+def test_probe_denoiser_measures_the_x0_error_and_the_samplers_own_trajectory(tiny_run, omniglot, bench_script,
+                                                                              monkeypatch):
+    """bench/probe_denoiser.py: its trajectory is the sampler's (the same final latents as LatentDiffusion.sample),
+    and a denoiser that predicted the true noise would show no error at any noise level."""
+    import torch
+
+    from models.run import load_run
+    from models.train import encode_images
+
+    probe = bench_script("probe_denoiser")
+    run = load_run(tiny_run)
+    z = encode_images(run.ae, omniglot.test_images[:40], seed=0)
+    cond = run.ldm.standardize(encode_images(run.ae, omniglot.test_exemplars[:2], seed=1))[torch.arange(40) % 2]
+    x0 = run.ldm.standardize(z)
+    rows = probe.trajectory(run.ldm, cond, sampler="ddim", steps=4, guidance=1.0, ref_std=2.0, seed=3)
+    assert [r["t"] for r in rows][-1] == -1 and len(rows) == 5
+    sampled = run.ldm.sample(run.ldm.unstandardize(cond), sampler="ddim", steps=4, guidance=1.0,
+                             generator=torch.Generator().manual_seed(3))
+    assert rows[-1]["x_std"] == pytest.approx(float(run.ldm.standardize(sampled).std()) / 2.0, rel=1e-5)
+
+    error = probe.denoiser_error(run.ldm, x0, cond)
+    assert [e["t"] for e in error][0] == 0 and error[-1]["t"] == run.ldm.timesteps - 1
+    abar = run.ldm.alphas_cumprod
+    assert all(e["x0_gain"] == pytest.approx(float(1 / abar[e["t"]].sqrt())) for e in error)
+    assert error[-1]["x0_rmse"] > 0.1  # one epoch of a tiny model is far from exact
+
+    def oracle(x_t, t, c, *, guidance):  # the noise that made x_t from x0, exactly
+        a = abar[t][:, None]
+        return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+
+    monkeypatch.setattr(run.ldm, "predict_eps", oracle)
+    exact = probe.denoiser_error(run.ldm, x0, cond)
+    assert max(e["eps_mse"] for e in exact) < 1e-6 and max(e["x0_rmse"] for e in exact) < 1e-3
