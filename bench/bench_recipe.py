@@ -87,6 +87,15 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
                                        "steps; QuickDraw-FS's 100 epochs are 215k)",
                                        {"preset": "standard", "ldm": {"epochs": e, "lr": 1e-4, **_FIXED_LR_LDM}})
        for e in (200, 400, 800)},
+    # ... and with one ingredient of the standard LDM recipe at a time (100 epochs, the paper's budget)
+    "standard-rae-paper-ldm-ema": ("standard", "as standard-rae-paper-ldm, with the weight average (EMA 0.999)",
+                                   {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-4, **_FIXED_LR_LDM,
+                                                                  "ema": 0.999}}),
+    "standard-rae-paper-ldm-v": ("standard", "as standard-rae-paper-ldm, the output read as v (v-loss)",
+                                 {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-4, **_FIXED_LR_LDM,
+                                                                "prediction": "v", "loss_space": "v"}}),
+    "standard-rae-paper-ldm-lr1e-3": ("standard", "as standard-rae-paper-ldm, at the fixed rate 1e-3",
+                                      {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-3, **_FIXED_LR_LDM}}),
 }
 # A variant trained at a constant rate goes on from a shorter one's finished diffusion model instead of starting
 # again: every epoch's random draws are seeded by (seed, stage, epoch) (models/train.py), so the result is the one
