@@ -96,12 +96,6 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
                                                                 "prediction": "v", "loss_space": "v"}}),
     "standard-rae-paper-ldm-lr1e-3": ("standard", "as standard-rae-paper-ldm, at the fixed rate 1e-3",
                                       {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-3, **_FIXED_LR_LDM}}),
-    # ... and with a wider denoiser (not the paper's network: a diagnosis). At width 64 its first layer maps
-    # [exemplar || x_t] (2 x 64 numbers) to 64, which an eps-model must undo to return x_t at high noise.
-    **{f"standard-rae-paper-ldm-w{w}": ("standard", f"as standard-rae-paper-ldm, denoiser width {w} (the paper's: 64)",
-                                        {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-4, **_FIXED_LR_LDM,
-                                                                       "width": w}})
-       for w in (128, 256)},
 }
 # A variant trained at a constant rate goes on from a shorter one's finished diffusion model instead of starting
 # again: every epoch's random draws are seeded by (seed, stage, epoch) (models/train.py), so the result is the one
