@@ -68,3 +68,13 @@ def test_human_point_command_rejects_foreign_critics(data_dir, capsys):
 def test_lake2015_missing_files_are_named(tmp_path, missing):
     with pytest.raises(FileNotFoundError, match=missing):
         load_lake2015(tmp_path)
+
+
+def test_the_lake_drawings_105_px_renderings_are_the_same_drawings_in_the_same_order(data_dir, bench_script):
+    # bench/lake_rendering.py scores the .mat file's 105 px renderings beside the PNGs `human-point` reads: that
+    # comparison means something only if drawing (target, k) is the same drawing in both
+    png = load_lake2015(data_dir).drawings.flatten(2).float()  # (50, 9, 2304)
+    mat = bench_script("lake_rendering").mat_drawings(data_dir, 50, 9).flatten(2).float()
+    sim = torch.nn.functional.normalize(mat, dim=2) @ torch.nn.functional.normalize(png, dim=2).transpose(1, 2)
+    assert (sim.argmax(dim=2) == torch.arange(9)).all()  # each drawing's best match is its own index
+    assert sim.diagonal(dim1=1, dim2=2).min() > 0.7
