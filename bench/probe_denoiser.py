@@ -45,7 +45,8 @@ def denoiser_error(ldm, x0, cond, *, seed: int = 0) -> list[dict]:
 
 def trajectory(ldm, cond, *, sampler: str, steps: int | None, guidance: float, ref_std: float,
                seed: int = 0) -> list[dict]:
-    """The spread of x_t and of the x0-prediction at every step of one guided sampling run, over ref_std."""
+    """The spread of x_t and of the x0-prediction along one guided sampling run (about 100 steps of it, then the
+    final latents, t = -1), over ref_std."""
     import torch
 
     from models.diffusion.samplers import make_sampler
@@ -55,13 +56,15 @@ def trajectory(ldm, cond, *, sampler: str, steps: int | None, guidance: float, r
     x = torch.randn(cond.shape, generator=g)
     abar = ldm.alphas_cumprod
     rows = []
+    every = -(-len(stepper.timesteps) // 100)  # about 100 rows per trajectory
     with torch.no_grad():
         for i, t in enumerate(stepper.timesteps.tolist()):
             tt = torch.tensor([t])
             eps = ldm.predict_eps(x, tt, cond, guidance=guidance)
-            a = abar[t]
-            x0_hat = (x - (1 - a).sqrt() * eps) / a.sqrt()
-            rows.append({"t": t, "x_std": float(x.std() / ref_std), "x0_std": float(x0_hat.std() / ref_std)})
+            if i % every == 0:
+                a = abar[t]
+                x0_hat = (x - (1 - a).sqrt() * eps) / a.sqrt()
+                rows.append({"t": t, "x_std": float(x.std() / ref_std), "x0_std": float(x0_hat.std() / ref_std)})
             x = stepper.step(x, eps, i, generator=g)
     rows.append({"t": -1, "x_std": float(x.std() / ref_std), "x0_std": float(x.std() / ref_std)})
     return rows
@@ -105,12 +108,14 @@ def figure(results: list[dict], path: Path) -> None:
         label = f"{Path(r['run']).name} ({r['prediction']}, {r['ldm_epochs']} ep)"
         a.plot([e["t"] for e in r["error"]], [e["x0_rmse"] for e in r["error"]], marker="o", ms=3, label=label)
         traj = [e for e in r["trajectory"] if e["t"] >= 0]
-        b.plot([e["t"] for e in traj], [e["x_std"] for e in traj], label=label)
+        line, = b.plot([e["t"] for e in traj], [e["x0_std"] for e in traj], label=label)
+        b.plot([e["t"] for e in traj], [e["x_std"] for e in traj], ls=":", color=line.get_color())
     a.set(xlabel="noise level t (999 = pure noise)", ylabel="RMS error of the x0-prediction (held-out, unguided)",
           yscale="log")
     r0 = results[0]
     b.axhline(1.0, color="grey", lw=0.8)
-    b.set(xlabel="t along the trajectory", ylabel="std of x_t / std of held-out latents", yscale="log",
+    b.set(xlabel="t along the trajectory", ylabel="spread of the x0-prediction (solid) and of x_t (dotted)\n"
+          "over the held-out latents' spread", yscale="log",
           title=f"{r0['sampler']}-{r0['steps']}, CFG w {r0['guidance']:g}")
     b.invert_xaxis()
     a.legend(fontsize=7)
@@ -158,7 +163,7 @@ def main() -> None:
                           "peak_spread": round(max(e["x_std"] for e in traj), 2)}), flush=True)
         results.append(r)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
+        args.json.write_text(json.dumps(results) + "\n")
     if args.figure:
         figure(results, args.figure)
 
