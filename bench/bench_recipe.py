@@ -127,20 +127,22 @@ def continue_from(name: str, out: Path) -> bool:
     from models.config import build_config, config_difference, merge
 
     source = CONTINUES.get(name)
-    run_dir = out / name
-    if source is None or (run_dir / "ldm.pt").exists() or not _finished(out / source):
+    run_dir, source_ldm = out / name, out / (source or "") / "ldm.pt"
+    if source is None or (run_dir / "ldm.pt").exists() or not source_ldm.exists():
+        return False
+    ckpt = load_checkpoint(source_ldm, "ldm")
+    if not ckpt["state"]["done"]:
         return False
     cfg, src_cfg = build_config(merged(VARIANTS[name][2])), build_config(merged(VARIANTS[source][2]))
     same_budget = build_config(merge(merged(VARIANTS[name][2]), {"ldm": {"epochs": src_cfg.ldm.epochs}}))
     diff = config_difference(src_cfg, same_budget)
-    if diff or cfg.ldm.lr_schedule != "constant" or cfg.ldm.warmup:
+    if diff or cfg.ldm.lr_schedule != "constant":  # (config validation refuses a warm-up on the constant schedule)
         raise ValueError(f"{name} cannot continue {source}: only ldm.epochs at a constant rate may differ "
-                         f"({diff or f'ldm.lr_schedule {cfg.ldm.lr_schedule}, warm-up {cfg.ldm.warmup}'})")
+                         f"({diff or f'ldm.lr_schedule {cfg.ldm.lr_schedule}'})")
     if src_cfg.ldm.epochs >= cfg.ldm.epochs:
         raise ValueError(f"{name} cannot continue {source}: {src_cfg.ldm.epochs} >= {cfg.ldm.epochs} epochs")
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / source / "rae.pt", run_dir / "rae.pt")
-    ckpt = load_checkpoint(out / source / "ldm.pt", "ldm")
     ckpt["state"]["done"] = False
     save_checkpoint(run_dir / "ldm.pt", "ldm", {k: v for k, v in ckpt.items() if k not in ("format", "version")})
     return True

@@ -4,7 +4,8 @@ point an artefact of how those drawings were rendered?
 `humanlike human-point` reads the people's drawings from img_people/*.png (210 x 210, drawn on a larger canvas than
 Omniglot's 105 px images). The same repository's nov4_draw_new_examples_ready.mat holds each of those drawings
 rendered at 105 x 105 like the Omniglot images (`images`: 50 targets x 18 slots, 9 filled, ink = 1). This scores
-both renderings with the same critics against the same exemplars, and prints the ink statistics beside them.
+both renderings with the same critics against the same exemplars, and prints the ink statistics
+(evaluation/ink.py) beside them.
 
     OMP_WAIT_POLICY=PASSIVE python bench/lake_rendering.py [--critics omniglot]
 """
@@ -45,7 +46,7 @@ def main() -> None:
 
     from evaluation.critics import load_critics
     from evaluation.evaluate import evaluate_samples
-    from evaluation.human import human_points
+    from evaluation.human import human_points, test_source
     from evaluation.ink import ink_stats
     from evaluation.lake2015 import load_lake2015
     from models.data import load_dataset
@@ -55,8 +56,7 @@ def main() -> None:
     data_dir = resolve_data_dir(os.environ.get("HUMANLIKE_DATA_DIR"))[0]
     critics = load_critics(args.critics)
     omniglot = load_dataset("omniglot", data_dir=data_dir)
-    human = human_points(critics, omniglot, data_dir=data_dir)
-    test = next(v for k, v in human.items() if k != "lake2015")
+    test = human_points(critics, omniglot)[test_source("omniglot")]
     lake = load_lake2015(data_dir)
     png = lake.drawings
     mat = mat_drawings(data_dir, *png.shape[:2])
@@ -65,8 +65,7 @@ def main() -> None:
     print(json.dumps({"critics": critics.hash, "human": {k: round(test[k], 4) for k in ("originality", "recognizability")},
                       "png_vs_mat_cosine": round(float(cos), 3)}))
     for name, images in (("omniglot held-out", omniglot.test_images), ("png (humanlike)", png), ("mat 105 px", mat)):
-        row = {"drawings": name, "ink_share": round(float((images.float() / 255 > 0.3).float().mean()), 4),
-               **{k: round(v, 3) for k, v in ink_stats(images.reshape(-1, 48, 48)).items()}}
+        row = {"drawings": name, **{k: round(v, 3) for k, v in ink_stats(images.reshape(-1, 48, 48)).items()}}
         if name != "omniglot held-out":
             r = evaluate_samples(images, lake.exemplars, critics, human_point=test)
             row |= {k: round(r[k], 4) for k in ("originality", "recognizability", "distance_to_human")}

@@ -25,6 +25,7 @@ def denoiser_error(ldm, x0, cond, *, seed: int = 0) -> list[dict]:
     """Per noise level t: eps-MSE and x0 RMS error of the unguided prediction on standardized x0, cond (N, L)."""
     import torch
 
+    from models.diffusion.guidance import to_x0
     from models.diffusion.schedule import add_noise
 
     g = torch.Generator().manual_seed(seed)
@@ -36,10 +37,9 @@ def denoiser_error(ldm, x0, cond, *, seed: int = 0) -> list[dict]:
         x_t = add_noise(x0, noise, tt, abar)
         with torch.no_grad():
             eps = ldm.predict_eps(x_t, tt, cond, guidance=0.0)
-        a = abar[t]
-        x0_hat = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        x0_hat = to_x0(eps, x_t, abar[t], "eps")
         rows.append({"t": t, "eps_mse": float(((eps - noise) ** 2).mean()),
-                     "x0_rmse": float(((x0_hat - x0) ** 2).mean().sqrt()), "x0_gain": float(1 / a.sqrt())})
+                     "x0_rmse": float(((x0_hat - x0) ** 2).mean().sqrt()), "x0_gain": float(1 / abar[t].sqrt())})
     return rows
 
 
@@ -49,6 +49,7 @@ def trajectory(ldm, cond, *, sampler: str, steps: int | None, guidance: float, r
     final latents, t = -1), over ref_std."""
     import torch
 
+    from models.diffusion.guidance import to_x0
     from models.diffusion.samplers import make_sampler
 
     stepper = make_sampler(sampler, ldm.betas, steps=steps)
@@ -62,8 +63,7 @@ def trajectory(ldm, cond, *, sampler: str, steps: int | None, guidance: float, r
             tt = torch.tensor([t])
             eps = ldm.predict_eps(x, tt, cond, guidance=guidance)
             if i % every == 0:
-                a = abar[t]
-                x0_hat = (x - (1 - a).sqrt() * eps) / a.sqrt()
+                x0_hat = to_x0(eps, x, abar[t], "eps")
                 rows.append({"t": t, "x_std": float(x.std() / ref_std), "x0_std": float(x0_hat.std() / ref_std)})
             x = stepper.step(x, eps, i, generator=g)
     rows.append({"t": -1, "x_std": float(x.std() / ref_std), "x0_std": float(x.std() / ref_std)})
@@ -152,10 +152,10 @@ def main() -> None:
     for run in args.runs:
         r = probe(run, data, classes=args.classes, per_class=args.per_class, sampler=args.sampler, steps=steps,
                   guidance=args.guidance)
-        err = r["error"]
+        err = {round(e["t"] / r["error"][-1]["t"], 2): e for e in r["error"]}  # by fraction of T - 1
         traj = r["trajectory"]
         print(json.dumps({"run": r["run"], "prediction": r["prediction"], "ldm_epochs": r["ldm_epochs"],
-                          **{f"{k}_t{e['t']}": round(e[k], 4) for e in (err[-1], err[6], err[2])
+                          **{f"{k}_t{err[f]['t']}": round(err[f][k], 4) for f in (1.0, 0.5, 0.1)
                              for k in ("eps_mse", "x0_rmse")},
                           "final_spread": round(traj[-1]["x_std"], 2),
                           "lm_std_over_train_std": round(r["latent_stats"]["lm_first_test_batch"]["std"]
