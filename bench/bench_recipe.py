@@ -97,11 +97,11 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "standard-rae-paper-ldm-lr1e-3": ("standard", "as standard-rae-paper-ldm, at the fixed rate 1e-3",
                                       {"preset": "standard", "ldm": {"epochs": 100, "lr": 1e-3, **_FIXED_LR_LDM}}),
     # The budget runs again at seed 1 (both stages: the seed-1 standard autoencoder, then the paper's diffusion
-    # recipe at 100, 200 and 400 epochs, and the v-reading at 100), for the seed-to-seed noise of the table above
+    # recipe at 100, 200, 400 and 800 epochs, and the v-reading at 100), for the seed-to-seed noise of the table above
     **{f"standard-seed1-paper-ldm{s}": ("standard-seed1", f"as standard-rae-paper-ldm{s}, seed 1 (both stages)",
                                        {"preset": "standard", "seed": 1,
                                         "ldm": {"epochs": e, "lr": 1e-4, **_FIXED_LR_LDM, **extra}})
-       for s, e, extra in (("", 100, {}), ("-200", 200, {}), ("-400", 400, {}),
+       for s, e, extra in (("", 100, {}), ("-200", 200, {}), ("-400", 400, {}), ("-800", 800, {}),
                            ("-v", 100, {"prediction": "v", "loss_space": "v"}))},
 }
 # A variant trained at a constant rate goes on from a shorter one's finished diffusion model instead of starting
@@ -111,7 +111,8 @@ CONTINUES: dict[str, str] = {"standard-rae-paper-ldm-200": "standard-rae-paper-l
                              "standard-rae-paper-ldm-400": "standard-rae-paper-ldm-200",
                              "standard-rae-paper-ldm-800": "standard-rae-paper-ldm-400",
                              "standard-seed1-paper-ldm-200": "standard-seed1-paper-ldm",
-                             "standard-seed1-paper-ldm-400": "standard-seed1-paper-ldm-200"}
+                             "standard-seed1-paper-ldm-400": "standard-seed1-paper-ldm-200",
+                             "standard-seed1-paper-ldm-800": "standard-seed1-paper-ldm-400"}
 
 
 def merged(overrides: dict) -> dict:
