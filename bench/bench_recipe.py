@@ -129,20 +129,17 @@ def _finished(run_dir: Path) -> bool:
     return path.exists() and load_checkpoint(path, "ldm")["state"]["done"]
 
 
-def continue_from(name: str, out: Path) -> bool:
-    """Seed variant `name`'s run directory with the finished run of the variant it continues (CONTINUES); True if
-    it did. Only a change of ldm.epochs at a constant rate is continued (any other difference would change the
-    result)."""
-    from models.checkpoint import load_checkpoint, save_checkpoint
+def check_continuation(name: str) -> None:
+    """Refuse a CONTINUES entry under which continuing would change the result: the two variants must share their
+    autoencoder (group) and differ only in ldm.epochs, the longer one's, at a constant rate."""
     from models.config import build_config, config_difference, merge
 
     source = CONTINUES.get(name)
-    run_dir, source_ldm = out / name, out / (source or "") / "ldm.pt"
-    if source is None or (run_dir / "ldm.pt").exists() or not source_ldm.exists():
-        return False
-    ckpt = load_checkpoint(source_ldm, "ldm")
-    if not ckpt["state"]["done"]:
-        return False
+    if source is None:
+        return
+    if VARIANTS[name][0] != VARIANTS[source][0]:
+        raise ValueError(f"{name} cannot continue {source}: their autoencoders differ "
+                         f"({VARIANTS[name][0]} vs {VARIANTS[source][0]})")
     cfg, src_cfg = build_config(merged(VARIANTS[name][2])), build_config(merged(VARIANTS[source][2]))
     same_budget = build_config(merge(merged(VARIANTS[name][2]), {"ldm": {"epochs": src_cfg.ldm.epochs}}))
     diff = config_difference(src_cfg, same_budget)
@@ -151,6 +148,21 @@ def continue_from(name: str, out: Path) -> bool:
                          f"({diff or f'ldm.lr_schedule {cfg.ldm.lr_schedule}'})")
     if src_cfg.ldm.epochs >= cfg.ldm.epochs:
         raise ValueError(f"{name} cannot continue {source}: {src_cfg.ldm.epochs} >= {cfg.ldm.epochs} epochs")
+
+
+def continue_from(name: str, out: Path) -> bool:
+    """Seed variant `name`'s run directory with the finished run of the variant it continues (CONTINUES); True if
+    it did. Only a change of ldm.epochs at a constant rate is continued (check_continuation)."""
+    from models.checkpoint import load_checkpoint, save_checkpoint
+
+    check_continuation(name)
+    source = CONTINUES.get(name)
+    run_dir, source_ldm = out / name, out / (source or "") / "ldm.pt"
+    if source is None or (run_dir / "ldm.pt").exists() or not source_ldm.exists():
+        return False
+    ckpt = load_checkpoint(source_ldm, "ldm")
+    if not ckpt["state"]["done"]:
+        return False
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / source / "rae.pt", run_dir / "rae.pt")
     ckpt["state"]["done"] = False
@@ -257,6 +269,11 @@ def main() -> None:
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         p.error(f"unknown variants {unknown}; --list shows them")
+    for name in args.variants:  # before any training
+        try:
+            check_continuation(name)
+        except ValueError as e:
+            p.error(str(e))
 
     import pandas as pd
     import torch

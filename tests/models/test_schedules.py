@@ -114,3 +114,21 @@ def test_a_continued_variant_ends_with_the_weights_of_an_uninterrupted_run(tmp_p
     a, b = (load_checkpoint(d / "ldm.pt", "ldm")["model"] for d in (out / "long", tmp_path / "straight"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not bench.continue_from("long", out)  # a run already there is left alone
+
+
+def test_every_continued_variant_of_the_recipe_bench_may_continue_its_source(bench_script, monkeypatch):
+    # the shipped CONTINUES table (the paper's diffusion recipe at longer budgets, at seed 0 and 1): each pair shares
+    # its autoencoder and differs only in a longer constant-rate LDM budget; a pair that does not is refused
+    bench = bench_script("bench_recipe")
+    assert len(bench.CONTINUES) >= 5
+    for name in bench.CONTINUES:
+        bench.check_continuation(name)
+    monkeypatch.setitem(bench.CONTINUES, "standard-seed1-paper-ldm-400", "standard-rae-paper-ldm-200")
+    with pytest.raises(ValueError, match="autoencoders differ"):
+        bench.check_continuation("standard-seed1-paper-ldm-400")
+    monkeypatch.setitem(bench.CONTINUES, "standard-rae-paper-ldm-v", "standard-rae-paper-ldm")
+    with pytest.raises(ValueError, match=r"only ldm.epochs at a constant rate may differ \(ldm\.loss_space"):
+        bench.check_continuation("standard-rae-paper-ldm-v")
+    monkeypatch.setitem(bench.CONTINUES, "standard-rae-paper-ldm", "standard-rae-paper-ldm-400")
+    with pytest.raises(ValueError, match="400 >= 100 epochs"):
+        bench.check_continuation("standard-rae-paper-ldm")
