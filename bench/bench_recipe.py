@@ -157,8 +157,10 @@ def continue_from(name: str, out: Path) -> bool:
 
     check_continuation(name)
     source = CONTINUES.get(name)
-    run_dir, source_ldm = out / name, out / (source or "") / "ldm.pt"
-    if source is None or (run_dir / "ldm.pt").exists() or not source_ldm.exists():
+    if source is None:
+        return False
+    run_dir, source_ldm = out / name, out / source / "ldm.pt"
+    if (run_dir / "ldm.pt").exists() or not source_ldm.exists():
         return False
     ckpt = load_checkpoint(source_ldm, "ldm")
     if not ckpt["state"]["done"]:
