@@ -53,6 +53,8 @@ def _register_critics(sub) -> None:
     t.add_argument("--reuse-simclr", metavar="DIR",
                    help="take the SimCLR critic of these critics instead of training it again (its recipe, seed, "
                    "threshold and excluded classes must be this run's; the manifest names where it came from)")
+    t.add_argument("--reuse-proto", metavar="DIR",
+                   help="the same for the prototypical (recognizability) critic")
     t.set_defaults(handler=_critics_train)
     r = csub.add_parser("references", help="score the reference sample sets (copy, noise, jitter, blur, ...)",
                         description="Where the reference generators of evaluation/references.py land with these "
@@ -163,13 +165,12 @@ def _critics_train(args) -> int:
         from models.data import resolve_data_dir
 
         exclude = tuple(c for c in lake2015_classes(resolve_data_dir(args.data_dir)[0]) if c in imageset.train_classes)
-    simclr_from = None
-    if args.reuse_simclr:
-        from evaluation.critics import load_critics
+    from evaluation.critics import load_critics
 
-        simclr_from = load_critics(args.reuse_simclr)
+    reused = {f"{part}_from": load_critics(src) if src else None
+              for part, src in (("simclr", args.reuse_simclr), ("proto", args.reuse_proto))}
     critics = train_critics(imageset, recipe.with_seed(args.seed), exclude_classes=exclude,
-                            log=lambda m: print(m, file=sys.stderr, flush=True), simclr_from=simclr_from)
+                            log=lambda m: print(m, file=sys.stderr, flush=True), **reused)
     save_critics(critics, out)
     m = critics.manifest
     print(f"critics {m['critics_hash']} -> {out}")

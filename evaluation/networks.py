@@ -11,6 +11,12 @@ image quadrant to show it.
 - ProtoCritic: forward() = 128-d metric embeddings compared in squared L2. With `normalize` they lie on the unit
   sphere (squared L2 = 2 - 2 cosine), as the cosine classifier it was trained with (evaluation.critic_training).
 
+Placement (v4, issue 11): with `centre_ink` an encoder first moves each image by whole pixels so that the centre of
+mass of its ink sits at the image centre (`centre_of_ink`), so the critic compares shapes, not where on the canvas
+they were drawn. The shipped originality critic does this: without it, the exemplar itself moved by 5 px had 65% of
+the human drawings' originality (docs/critics.md, "Placement"). The arch dict records it only when it is on, so
+earlier critics keep their arch and hash.
+
 Version 1 (the 28-px critics of 2026-11, evaluation/critics/omniglot-v1): DvR's encoder, four width-64 blocks
 and a Linear head; kept so results made with them can still be re-scored. `build_critic` rebuilds either from the
 arch dict stored in a checkpoint.
@@ -31,12 +37,40 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
 
 
-class ConvEncoder(nn.Module):
-    """(B, 1, S, S) -> (B, 256) through len(widths) 2x poolings: S = 48 -> 3x3; (v1) S = 28 -> 1x1 (floor)."""
+def centre_of_ink(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) images with ink > 0 -> each moved by whole pixels (zero fill) so that the centre of mass of its
+    ink lies at the image centre (within half a pixel), or as near it as the canvas allows without pushing ink
+    past the border (no ink is lost). Blank images stay as they are; a binary image stays binary."""
+    b, _, h, w = x.shape
+    ink = x > 0
+    mass = x.sum(dim=(1, 2, 3))  # (B,)
+    shifts = []
+    for axis, n in ((2, h), (3, w)):  # rows, then columns
+        profile = x.sum(dim=(1, 5 - axis))  # (B, n): the ink of each row (column)
+        pos = torch.arange(n, device=x.device)
+        centre = (profile * pos).sum(1) / mass.clamp_min(1e-12)
+        wanted = torch.floor(centre - (n - 1) / 2 + 0.5)  # how far the ink sits off centre; ties the same way
+        # wherever the drawing sits (torch.round's half-to-even would not)
+        present = ink.any(dim=5 - axis).squeeze(1)  # (B, n): rows (columns) holding ink
+        first = torch.where(present, pos, n).amin(1)
+        last = torch.where(present, pos, -1).amax(1)
+        shift = torch.minimum(torch.maximum(wanted, (last - (n - 1)).to(wanted)), first.to(wanted))  # keep it all
+        shifts.append(torch.where(mass > 0, shift, 0).long())
+    src_r = torch.arange(h, device=x.device)[None, :] + shifts[0][:, None]  # (B, H): output row i reads i + dy
+    src_c = torch.arange(w, device=x.device)[None, :] + shifts[1][:, None]  # (B, W)
+    inside = ((src_r >= 0) & (src_r < h))[:, :, None] & ((src_c >= 0) & (src_c < w))[:, None, :]  # (B, H, W)
+    picked = x[torch.arange(b, device=x.device)[:, None, None], 0, src_r.clamp(0, h - 1)[:, :, None],
+               src_c.clamp(0, w - 1)[:, None, :]]  # (B, H, W)
+    return (picked * inside).unsqueeze(1)
 
-    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS):
+
+class ConvEncoder(nn.Module):
+    """(B, 1, S, S) -> (B, 256) through len(widths) 2x poolings: S = 48 -> 3x3; (v1) S = 28 -> 1x1 (floor).
+    centre_ink: first move each image's ink to the centre (centre_of_ink)."""
+
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, centre_ink: bool = False):
         super().__init__()
-        self.input_size, self.widths = input_size, tuple(int(w) for w in widths)
+        self.input_size, self.widths, self.centre_ink = input_size, tuple(int(w) for w in widths), bool(centre_ink)
         chans = (1, *self.widths)
         self.convs = nn.Sequential(*(conv_block(a, b) for a, b in zip(chans, chans[1:])))
         side = input_size
@@ -48,6 +82,8 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(self.widths[-1] * side * side, FEATURE_DIM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.centre_ink:
+            x = centre_of_ink(x)
         h = self.convs(x).flatten(1)  # (B, widths[-1] * side^2)
         return self.fc(torch.relu(h))  # (B, 256)
 
@@ -64,16 +100,20 @@ class _Critic(nn.Module):
         """The constructor arguments, stored in the checkpoint to rebuild the network (see build_critic)."""
         if self.version == 1:
             return {"input_size": self.encoder.input_size, "width": self.encoder.widths[0]}
-        return {"version": 2, "input_size": self.encoder.input_size, "widths": list(self.encoder.widths)}
+        arch = {"version": 2, "input_size": self.encoder.input_size, "widths": list(self.encoder.widths)}
+        if self.encoder.centre_ink:  # only when on: the critics before it keep their arch dict and hash
+            arch["centre_ink"] = True
+        return arch
 
 
 class SimCLRCritic(_Critic):
     """Originality critic: features() are the 256-d encoder outputs; forward() the 128-d projections for NT-Xent."""
 
-    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2):
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2,
+                 centre_ink: bool = False):
         super().__init__()
         self.version = version
-        self.encoder = ConvEncoder(input_size=input_size, widths=widths)
+        self.encoder = ConvEncoder(input_size=input_size, widths=widths, centre_ink=centre_ink)
         if version == 1:
             self.projection = nn.Linear(FEATURE_DIM, HEAD_DIM)
         else:
@@ -90,10 +130,11 @@ class SimCLRCritic(_Critic):
 class ProtoCritic(_Critic):
     """Recognizability critic: forward() gives the 128-d metric embeddings compared in squared L2."""
 
-    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2):
+    def __init__(self, *, input_size: int = 48, widths: tuple[int, ...] = WIDTHS, version: int = 2,
+                 centre_ink: bool = False):
         super().__init__()
         self.version = version
-        self.encoder = ConvEncoder(input_size=input_size, widths=widths)
+        self.encoder = ConvEncoder(input_size=input_size, widths=widths, centre_ink=centre_ink)
         self.metric = nn.Linear(FEATURE_DIM, HEAD_DIM)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,13 +143,15 @@ class ProtoCritic(_Critic):
 
 
 def build_critic(cls: type[_Critic], arch: dict) -> _Critic:
-    """A critic from a stored arch dict: v2 {'version': 2, 'input_size', 'widths'}; v1 {'input_size', 'width'}."""
+    """A critic from a stored arch dict: v2 {'version': 2, 'input_size', 'widths'[, 'centre_ink']};
+    v1 {'input_size', 'width'}."""
     if arch.get("version", 1) == 1:
         w = int(arch["width"])
         return cls(input_size=int(arch["input_size"]), widths=(w, w, w, w), version=1)
     if arch["version"] != 2:
         raise ValueError(f"critic arch version {arch['version']!r} is unknown (this code builds 1 and 2)")
-    return cls(input_size=int(arch["input_size"]), widths=tuple(int(w) for w in arch["widths"]), version=2)
+    return cls(input_size=int(arch["input_size"]), widths=tuple(int(w) for w in arch["widths"]), version=2,
+               centre_ink=bool(arch.get("centre_ink", False)))
 
 
 @torch.no_grad()

@@ -11,12 +11,14 @@ import torch
 from evaluation.critic_training import (
     RECIPES,
     CriticsRecipe,
+    check_reusable,
     cosine_logits,
     loss_curve,
     nt_xent,
     plateau,
     recipe_from_arg,
     rotation_classes,
+    train_critics,
     train_proto,
     train_simclr,
     training_part,
@@ -25,6 +27,7 @@ from evaluation.critic_training import (
 from evaluation.critics import MANIFEST_FILE, CriticsError, load_critics, save_critics
 from evaluation.heldout import quadrant_gradient_mass, random_support_accuracy
 from evaluation.metrics import evaluation_tasks, per_sample_recognizability
+from evaluation.networks import SimCLRCritic, build_critic, centre_of_ink
 from evaluation.preprocess import preprocess
 
 V1_HASH = "d7e1a6e7f439d714"  # the 28-px critics every result before issue 11 names
@@ -217,13 +220,17 @@ def test_quickdraw_v2_critics_still_load_and_share_the_shipped_originality_criti
     assert shipped.normalizer == pytest.approx(v2.normalizer, rel=1e-6)  # recomputed with the same SimCLR critic
 
 
-def test_v2_critics_still_load_and_share_the_shipped_originality_critic(critics):
-    """The v2 critics scored every result committed before 2026-12-04; the shipped v3 reuse their SimCLR critic."""
-    v2 = load_critics("omniglot-v2")
-    assert v2.hash == "ab1f54bfae1387e0" != critics.hash
-    assert critics.manifest["training"]["simclr_reused_from"] == v2.hash
-    for a, b in zip(v2.simclr.state_dict().values(), critics.simclr.state_dict().values()):
-        assert torch.equal(a, b)
+def test_earlier_critics_still_load_and_share_networks_with_the_shipped_ones(critics):
+    """v2 scored every result committed before 2026-12-04 and v3 those until 2026-12-07; v3 kept v2's originality
+    critic, and the shipped v4 keep v3's recognizability critic and centre the ink for originality."""
+    v2, v3 = load_critics("omniglot-v2"), load_critics("omniglot-v3")
+    assert (v2.hash, v3.hash) == ("ab1f54bfae1387e0", "45dcdcf873be7bd7") and critics.hash not in (v2.hash, v3.hash)
+    assert v3.manifest["training"]["simclr_reused_from"] == v2.hash
+    assert critics.manifest["training"]["proto_reused_from"] == v3.hash
+    for older, newer in ((v2.simclr, v3.simclr), (v3.proto, critics.proto)):
+        for a, b in zip(older.state_dict().values(), newer.state_dict().values()):
+            assert torch.equal(a, b)
+    assert critics.simclr.encoder.centre_ink and not v3.simclr.encoder.centre_ink and not critics.proto.encoder.centre_ink
 
 
 def test_save_load_round_trip_and_tampering(critics, tmp_path):
@@ -270,3 +277,90 @@ def test_critics_train_for_a_quickdraw_fs_file(tmp_path, omniglot, one_thread, c
     assert m["training"]["excluded_classes"] == []
     assert 0.0 <= m["heldout"]["recognizability_20way_1shot"] <= 1.0
     assert f"critics {c.hash}" in capsys.readouterr().out
+
+
+# ---- placement: the originality critic compares shapes, not where on the canvas they sit (v4) ----
+
+def _t_shape(top: int, left: int) -> torch.Tensor:
+    x = torch.zeros(1, 48, 48)
+    x[0, top, left : left + 9] = 1.0  # the bar of a T
+    x[0, top : top + 7, left + 4] = 1.0  # its stem
+    return x
+
+
+def test_centre_of_ink_puts_the_same_drawing_in_the_same_place_wherever_it_was_drawn():
+    x = torch.stack([_t_shape(2, 3), _t_shape(20, 30), _t_shape(40, 12)])  # (3, 1, 48, 48)
+    y = centre_of_ink(x)
+    assert torch.equal(y[0], y[1]) and torch.equal(y[1], y[2])
+    assert torch.equal(y.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3))) and set(y.unique().tolist()) == {0.0, 1.0}
+    rows, cols = torch.nonzero(y[0, 0], as_tuple=True)
+    assert abs(rows.float().mean() - 23.5) <= 0.5 and abs(cols.float().mean() - 23.5) <= 0.5
+    blank = torch.zeros(1, 1, 48, 48)
+    assert torch.equal(centre_of_ink(blank), blank)
+
+
+def test_centre_of_ink_never_pushes_ink_past_the_border():
+    x = torch.zeros(1, 1, 48, 48)
+    x[0, 0, :, 0:2] = 1.0  # a full-height bar at the left edge...
+    x[0, 0, 0, :] = 1.0  # ...with a full-width bar on top: its centre of mass is off centre, yet it cannot move
+    assert torch.equal(centre_of_ink(x), x)
+    x = torch.zeros(1, 1, 48, 48)
+    x[0, 0, 0:40, 0:3] = 1.0
+    x[0, 0, 0, 0:40] = 1.0  # centre of mass far up-left: moved only as far as the canvas allows
+    y = centre_of_ink(x)
+    assert y.sum() == x.sum()
+    rows, cols = torch.nonzero(y[0, 0], as_tuple=True)
+    assert rows.max() == 47 and cols.max() == 47  # as near the centre as it goes: pressed to the far edges
+
+
+def test_a_centring_critic_records_it_and_ignores_whole_pixel_moves():
+    torch.manual_seed(0)
+    net = SimCLRCritic(centre_ink=True).eval()
+    again = build_critic(SimCLRCritic, net.arch())
+    assert net.arch()["centre_ink"] is True and again.encoder.centre_ink
+    assert "centre_ink" not in SimCLRCritic().arch()  # critics before v4 keep their arch dict, hence their hash
+    assert not build_critic(SimCLRCritic, SimCLRCritic().arch()).encoder.centre_ink
+    x = torch.stack([_t_shape(2, 3), _t_shape(35, 30)])
+    with torch.no_grad():
+        f = net.features(x)
+        torch.testing.assert_close(f[0], f[1])
+        plain = SimCLRCritic().eval()
+        plain.load_state_dict(net.state_dict())
+        assert not torch.allclose(plain.features(x)[0], plain.features(x)[1], atol=1e-4)
+
+
+def test_a_critic_is_reused_only_under_the_recipe_it_was_trained_with(critics):
+    v3 = load_critics("omniglot-v3")
+    exclude = critics.manifest["training"]["excluded_classes"]
+    check_reusable(v3, RECIPES["default"], "proto", "omniglot", exclude)  # v4 reused v3's recognizability critic
+    check_reusable(v3, RECIPES["v3"], "simclr", "omniglot", exclude)
+    with pytest.raises(ValueError, match="the simclr recipe differ"):  # v3's originality critic did not centre
+        check_reusable(v3, RECIPES["default"], "simclr", "omniglot", exclude)
+    with pytest.raises(ValueError, match="the proto recipe, the excluded classes differ"):
+        check_reusable(v3, RECIPES["quick"], "proto", "omniglot", ())
+    with pytest.raises(ValueError, match="the dataset differ"):
+        check_reusable(critics, RECIPES["default"], "proto", "quickdraw", exclude)
+
+
+def test_training_with_a_reused_critic_trains_only_the_other(omniglot):
+    recipe = RECIPES["quick"]
+    quick = train_critics(omniglot, recipe)
+    again = train_critics(omniglot, recipe.with_seed(0), proto_from=quick)
+    t = again.manifest["training"]
+    assert t["proto_reused_from"] == quick.hash and "simclr_reused_from" not in t
+    assert t["proto_loss_curve"] == quick.manifest["training"]["proto_loss_curve"]
+    for a, b in zip(again.proto.state_dict().values(), quick.proto.state_dict().values()):
+        assert torch.equal(a, b)
+    assert again.manifest["heldout"]["recognizability_20way_1shot"] == quick.manifest["heldout"][
+        "recognizability_20way_1shot"]
+
+
+def test_critics_train_refuses_a_critic_it_cannot_reuse_before_training(data_dir, capsys, tmp_path):
+    from search.cli import main
+
+    rc = main(["critics", "train", "--dataset", "omniglot", "--data-dir", str(data_dir), "--recipe", "quick",
+               "--reuse-proto", "omniglot", "--out", str(tmp_path / "c")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "cannot reuse the proto critic" in err and "the proto recipe" in err and "simclr step" not in err
+    assert not (tmp_path / "c").exists()
