@@ -79,7 +79,7 @@ def score_all(critics, imageset, sets: dict, runs: dict, data_dir) -> dict:
                                                     "recognizability": h["recognizability"]}, "sets": table}
 
 
-def figure(a: dict, b: dict, out: Path) -> None:
+def figure(a: dict, b: dict, out: Path, title: str = "same recipe, two seeds") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,7 +96,7 @@ def figure(a: dict, b: dict, out: Path) -> None:
     top = max(da + db) * 1.05
     ax.plot([0, top], [0, top], lw=0.5, color="grey")
     ax.set(xscale="symlog", yscale="symlog", xlabel=f"distance to human, critics {a['critics_hash']}",
-           ylabel=f"distance to human, critics {b['critics_hash']}", title="same recipe, two seeds")
+           ylabel=f"distance to human, critics {b['critics_hash']}", title=title)
     ax = axes[1]
     for res, marker in ((a, "o"), (b, "x")):
         o = [res["sets"][n]["originality"] / res["human"]["originality"] for n in names]
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--out", default="bench/critic_agreement", help="prefix of the .json and .png written")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--title", default="same recipe, two seeds", help="the figure's title for the two pairs")
     args = p.parse_args(argv)
 
     import torch
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                "runs": args.runs, "a": a, "b": b}
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    figure(a, b, out.with_suffix(".png"))
+    figure(a, b, out.with_suffix(".png"), args.title)
     print(f"written: {out.with_suffix('.json')}, {out.with_suffix('.png')}")
     return 0 if rho >= TARGET_SPEARMAN and human_gap < TARGET_HUMAN else 1
 

@@ -353,6 +353,14 @@ def check_reusable(critics, recipe: CriticsRecipe, part: str, dataset: str, excl
         raise ValueError(f"cannot reuse the {part} critic of {critics.hash}: {', '.join(problems)} differ")
 
 
+def _trained(part: str, train, *args, **kwargs) -> tuple:
+    """(network, training record) of a critic trained now by train(*args, **kwargs) -> (network, losses)."""
+    (net, losses), (wall, cpu) = timed(train, *args, **kwargs)
+    return net, {f"{part}_seconds": round(wall, 1), f"{part}_cpu_seconds": round(cpu, 1),
+                 f"{part}_loss_first_last": [_mean(losses[:20]), _mean(losses[-20:])],
+                 f"{part}_loss_curve": loss_curve(losses), f"{part}_plateau": plateau(losses)}
+
+
 def _reused(critics, part: str) -> tuple:
     """(network, training record) of a reused critic; the record names the critics it came from."""
     record = {k: critics.manifest["training"][k] for k in TRAINING_RECORD[part]}
@@ -377,19 +385,13 @@ def train_critics(imageset, recipe: CriticsRecipe, *, exclude_classes=(), log: L
         if source is not None:
             check_reusable(source, recipe, part, imageset.name, exclude_classes)
     if simclr_from is None:
-        (simclr, simclr_losses), simclr_s = timed(train_simclr, images, recipe.simclr, threshold=recipe.threshold,
-                                                  log=log)
-        simclr_record = {"simclr_seconds": round(simclr_s[0], 1), "simclr_cpu_seconds": round(simclr_s[1], 1),
-                         "simclr_loss_first_last": [_mean(simclr_losses[:20]), _mean(simclr_losses[-20:])],
-                         "simclr_loss_curve": loss_curve(simclr_losses), "simclr_plateau": plateau(simclr_losses)}
+        simclr, simclr_record = _trained("simclr", train_simclr, images, recipe.simclr, threshold=recipe.threshold,
+                                         log=log)
     else:
         simclr, simclr_record = _reused(simclr_from, "simclr")
     if proto_from is None:
-        (proto, proto_losses), proto_s = timed(train_proto, images, labels, recipe.proto, threshold=recipe.threshold,
-                                               log=log)
-        proto_record = {"proto_seconds": round(proto_s[0], 1), "proto_cpu_seconds": round(proto_s[1], 1),
-                        "proto_loss_first_last": [_mean(proto_losses[:20]), _mean(proto_losses[-20:])],
-                        "proto_loss_curve": loss_curve(proto_losses), "proto_plateau": plateau(proto_losses)}
+        proto, proto_record = _trained("proto", train_proto, images, labels, recipe.proto,
+                                       threshold=recipe.threshold, log=log)
     else:
         proto, proto_record = _reused(proto_from, "proto")
     training = {**simclr_record, **proto_record, "load_average": round(os.getloadavg()[0], 2),
