@@ -13,7 +13,7 @@ image quadrant to show it.
 
 Placement (v4, issue 11): with `centre_ink` an encoder first moves each image by whole pixels so that the centre of
 mass of its ink sits at the image centre (`centre_of_ink`), so the critic compares shapes, not where on the canvas
-they were drawn. The shipped originality critic does this: without it, the exemplar itself moved by 5 px had 65% of
+they were drawn. The shipped originality critic does this: without it, the exemplar itself moved by 5 px had 64% of
 the human drawings' originality (docs/critics.md, "Placement"). The arch dict records it only when it is on, so
 earlier critics keep their arch and hash.
 
