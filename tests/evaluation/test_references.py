@@ -113,3 +113,18 @@ def test_both_human_references_agree(table):
     """Lake et al.'s people drawing new exemplars and Omniglot's drawers, scored alike: within 0.15 of each other
     (v3 critics, which did not centre the ink: 0.250; docs/critics.md, "Placement")."""
     assert table["lake2015"]["distance_to_human"] < 0.15
+
+
+def test_placement_bench_moves_without_wrapping_and_measures_offsets(bench_script):
+    """bench/bench_placement.py's two measurements (docs/critics.md, "Placement") on a drawing with a known place."""
+    placement = bench_script("bench_placement")
+    x = torch.zeros(1, 48, 48)
+    x[0, 10:14, 40:47] = 1.0  # a bar near the right edge
+    m = placement.moved(x, 3)  # (1, 4, 48, 48): down, right, up, left
+    assert m.shape == (1, 4, 48, 48)
+    assert torch.equal(m[0, 0, 13:17, 40:47], x[0, 10:14, 40:47]) and m[0, 0].sum() == x.sum()
+    assert m[0, 1].sum() == 4 * 5  # moved right: the two columns past the border are gone, not wrapped around
+    assert torch.equal(m[0, 2, 7:11, 40:47], x[0, 10:14, 40:47])
+    o = placement.offsets(m[0], x.expand(4, 48, 48))
+    assert o["n"] == 4 and o["mean_offset_row_col"][0] == 0.0  # down and up cancel
+    assert 2.5 < o["mean_px"] <= 3.0 + 1e-6  # three exact 3-px moves, one cut by the border (its centre moves 2)
