@@ -19,19 +19,11 @@ import os
 SHIFTS = (1, 2, 3, 4, 5, 6)
 
 
-def ink_centres(images):
-    """(N, H, W) ink maps -> (N, 2) centre of mass of the ink (row, column), in pixels."""
-    import torch
-
-    x = images.double()
-    mass = x.sum(dim=(1, 2)).clamp_min(1e-12)
-    pos = torch.arange(x.shape[-1], dtype=torch.float64)
-    return torch.stack([(x.sum(2) * pos).sum(1) / mass, (x.sum(1) * pos).sum(1) / mass], dim=1)
-
-
 def offsets(drawings, exemplars) -> dict:
     """Pixels between each drawing's ink centre and its exemplar's: mean, median, and the mean offset (row, col)."""
-    d = ink_centres(drawings) - ink_centres(exemplars)  # (N, 2)
+    from evaluation.networks import ink_centre
+
+    d = ink_centre(drawings.double()) - ink_centre(exemplars.double())  # (N, 2)
     dist = d.norm(dim=1)
     return {"mean_px": round(dist.mean().item(), 2), "median_px": round(dist.median().item(), 2),
             "mean_offset_row_col": [round(v, 2) for v in d.mean(0).tolist()], "n": len(d)}

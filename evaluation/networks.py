@@ -37,25 +37,32 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
 
 
+def ink_centre(x: torch.Tensor) -> torch.Tensor:
+    """(..., H, W) non-negative ink -> (..., 2): the centre of mass of the ink (row, column) in pixels (0 if blank)."""
+    rows = torch.arange(x.shape[-2], device=x.device, dtype=x.dtype)
+    cols = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
+    mass = x.sum(dim=(-2, -1)).clamp_min(1e-12)
+    return torch.stack([(x.sum(-1) * rows).sum(-1) / mass, (x.sum(-2) * cols).sum(-1) / mass], dim=-1)
+
+
 def centre_of_ink(x: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) images with ink > 0 -> each moved by whole pixels (zero fill) so that the centre of mass of its
     ink lies at the image centre (within half a pixel), or as near it as the canvas allows without pushing ink
     past the border (no ink is lost). Blank images stay as they are; a binary image stays binary."""
     b, _, h, w = x.shape
-    ink = x > 0
-    mass = x.sum(dim=(1, 2, 3))  # (B,)
+    img = x[:, 0]  # (B, H, W)
+    centre = ink_centre(img)  # (B, 2)
+    blank = img.sum(dim=(1, 2)) == 0
     shifts = []
-    for axis, n in ((2, h), (3, w)):  # rows, then columns
-        profile = x.sum(dim=(1, 5 - axis))  # (B, n): the ink of each row (column)
+    for axis, (profile, n) in enumerate(((img.sum(2), h), (img.sum(1), w))):  # the ink of each row, then column
         pos = torch.arange(n, device=x.device)
-        centre = (profile * pos).sum(1) / mass.clamp_min(1e-12)
-        wanted = torch.floor(centre - (n - 1) / 2 + 0.5)  # how far the ink sits off centre; ties the same way
-        # wherever the drawing sits (torch.round's half-to-even would not)
-        present = ink.any(dim=5 - axis).squeeze(1)  # (B, n): rows (columns) holding ink
+        wanted = torch.floor(centre[:, axis] - (n - 1) / 2 + 0.5)  # how far the ink sits off centre; ties the
+        # same way wherever the drawing sits (torch.round's half-to-even would not)
+        present = profile > 0  # (B, n): rows (columns) holding ink
         first = torch.where(present, pos, n).amin(1)
         last = torch.where(present, pos, -1).amax(1)
         shift = torch.minimum(torch.maximum(wanted, (last - (n - 1)).to(wanted)), first.to(wanted))  # keep it all
-        shifts.append(torch.where(mass > 0, shift, 0).long())
+        shifts.append(torch.where(blank, 0, shift).long())
     src_r = torch.arange(h, device=x.device)[None, :] + shifts[0][:, None]  # (B, H): output row i reads i + dy
     src_c = torch.arange(w, device=x.device)[None, :] + shifts[1][:, None]  # (B, W)
     inside = ((src_r >= 0) & (src_r < h))[:, :, None] & ((src_c >= 0) & (src_c < w))[:, None, :]  # (B, H, W)
