@@ -49,7 +49,8 @@ def _register_critics(sub) -> None:
                    "so that the second human point is scored on classes the critics never saw)")
     t.add_argument("--force", action="store_true", help="replace critics already in --out")
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    t.add_argument("--seed", type=int, default=0, help="seed of both critics (default 0, the shipped ones)")
+    t.add_argument("--seed", type=int, default=None,
+                   help="seed of both critics (default: the recipe's, 0 unless a recipe file sets one per critic)")
     t.add_argument("--reuse-simclr", metavar="DIR",
                    help="take the SimCLR critic of these critics instead of training it again (its recipe, seed, "
                    "threshold and excluded classes must be this run's; the manifest names where it came from)")
@@ -169,7 +170,9 @@ def _critics_train(args) -> int:
 
     reused = {f"{part}_from": load_critics(src) if src else None
               for part, src in (("simclr", args.reuse_simclr), ("proto", args.reuse_proto))}
-    critics = train_critics(imageset, recipe.with_seed(args.seed), exclude_classes=exclude,
+    if args.seed is not None:
+        recipe = recipe.with_seed(args.seed)
+    critics = train_critics(imageset, recipe, exclude_classes=exclude,
                             log=lambda m: print(m, file=sys.stderr, flush=True), **reused)
     save_critics(critics, out)
     m = critics.manifest

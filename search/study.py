@@ -255,6 +255,10 @@ def enqueue_initial_design(study: optuna.Study, spec) -> int:
 # --- the sweep file and its saved copy ---------------------------------------------------------------------------
 
 SAVED_SPEC = "sweep.yaml"  # <sweep dir>/sweep.yaml: the sweep file as the sweep runs it (resume reads it)
+# <sweep dir>/train_resolved.yaml: the training config the trials start from with the preset applied, every value
+# written out, so that a preset changed by a later version of humanlike cannot silently train the rest of a sweep
+# with another recipe (sweeps started before it existed are compared on their sweep file's train section only)
+RESOLVED_TRAIN = "train_resolved.yaml"
 # Settings that define what a sweep's trials are (with `train`): changing them needs a new sweep.
 SHAPE_KEYS = ("objective", "space", "evaluation", "storage")
 # Settings that may change between runs of one sweep: how many trials, how they run, what is seeded.
@@ -320,10 +324,22 @@ def check_saved_spec(spec) -> None:
             refuse("search" if key == "space" else key, getattr(old, key), getattr(spec, key))
     if (old.sampler.name == "grid") != (spec.sampler.name == "grid"):
         refuse("sampler.name", old.sampler.name, spec.sampler.name)
-    diff = _train_difference(old.train, spec.train)
+    resolved = spec.dir() / RESOLVED_TRAIN
+    if resolved.is_file():
+        from models.config import build_config, config_difference, config_from_dict
+        from models.yamlfile import load_yaml
+
+        diff = config_difference(config_from_dict(load_yaml(resolved.read_text())), build_config(spec.train))
+        why = ""
+        if diff and _train_difference(old.train, spec.train) is None:
+            why = (f" (the sweep file did not change it: preset {spec.train.get('preset')!r} trains differently in "
+                   "this version of humanlike; to go on with the old recipe, write the first value in the sweep "
+                   "file's train section)")
+    else:
+        diff, why = _train_difference(old.train, spec.train), ""
     if diff:
-        raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value: "
-                         "give the sweep another name to train with other settings")
+        raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value"
+                         f"{why}: give the sweep another name to train with other settings")
 
 
 def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
@@ -336,9 +352,12 @@ def save_spec(spec, raw: Mapping[str, Any]) -> None:
     """Write the sweep's copy of its file (atomically); called under the driver lock after check_saved_spec."""
     import yaml
 
+    from models.config import build_config
     from search.storage import write_atomic
 
     write_atomic(spec.dir() / SAVED_SPEC, yaml.safe_dump(dict(raw), sort_keys=False).encode())
+    resolved = build_config(spec.train).to_dict()
+    write_atomic(spec.dir() / RESOLVED_TRAIN, yaml.safe_dump(resolved, sort_keys=False).encode())
 
 
 # --- one driver per sweep -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
 from evaluation.critic_training import (
     RECIPES,
@@ -221,16 +222,22 @@ def test_quickdraw_v2_critics_still_load_and_share_the_shipped_originality_criti
 
 
 def test_earlier_critics_still_load_and_share_networks_with_the_shipped_ones(critics):
-    """v2 scored every result committed before 2026-12-04 and v3 those until 2026-12-07; v3 kept v2's originality
-    critic, and the shipped v4 keep v3's recognizability critic and centre the ink for originality."""
-    v2, v3 = load_critics("omniglot-v2"), load_critics("omniglot-v3")
-    assert (v2.hash, v3.hash) == ("ab1f54bfae1387e0", "45dcdcf873be7bd7") and critics.hash not in (v2.hash, v3.hash)
+    """v2 scored every result committed before 2026-12-04, v3 those until 2026-12-07 03:30 and v4 those until v5
+    shipped the same day; v3 kept v2's originality critic, v4 and v5 keep v3's recognizability critic and centre
+    the ink for originality, v5's originality critic trained in batches of 256 pairs (v4: 128)."""
+    v2, v3, v4 = (load_critics(f"omniglot-v{n}") for n in (2, 3, 4))
+    assert (v2.hash, v3.hash, v4.hash) == ("ab1f54bfae1387e0", "45dcdcf873be7bd7", "cbf87decf121d94c")
+    assert critics.hash not in (v2.hash, v3.hash, v4.hash)
     assert v3.manifest["training"]["simclr_reused_from"] == v2.hash
-    assert critics.manifest["training"]["proto_reused_from"] == v3.hash
-    for older, newer in ((v2.simclr, v3.simclr), (v3.proto, critics.proto)):
+    assert v4.manifest["training"]["proto_reused_from"] == v3.hash
+    assert critics.manifest["training"]["proto_reused_from"] == v4.hash
+    for older, newer in ((v2.simclr, v3.simclr), (v3.proto, v4.proto), (v4.proto, critics.proto)):
         for a, b in zip(older.state_dict().values(), newer.state_dict().values()):
             assert torch.equal(a, b)
-    assert critics.simclr.encoder.centre_ink and not v3.simclr.encoder.centre_ink and not critics.proto.encoder.centre_ink
+    assert critics.simclr.encoder.centre_ink and v4.simclr.encoder.centre_ink and not v3.simclr.encoder.centre_ink
+    assert not critics.proto.encoder.centre_ink
+    batches = [c.manifest["recipe"]["simclr"]["batch_size"] for c in (v4, critics)]
+    assert batches == [RECIPES["v4"].simclr.batch_size, RECIPES["default"].simclr.batch_size] == [128, 256]
 
 
 def test_save_load_round_trip_and_tampering(critics, tmp_path):
@@ -332,10 +339,14 @@ def test_a_centring_critic_records_it_and_ignores_whole_pixel_moves():
 def test_a_critic_is_reused_only_under_the_recipe_it_was_trained_with(critics):
     v3 = load_critics("omniglot-v3")
     exclude = critics.manifest["training"]["excluded_classes"]
-    check_reusable(v3, RECIPES["default"], "proto", "omniglot", exclude)  # v4 reused v3's recognizability critic
+    check_reusable(v3, RECIPES["default"], "proto", "omniglot", exclude)  # v4 and v5 reuse v3's recognizability critic
     check_reusable(v3, RECIPES["v3"], "simclr", "omniglot", exclude)
     with pytest.raises(ValueError, match="the simclr recipe differ"):  # v3's originality critic did not centre
         check_reusable(v3, RECIPES["default"], "simclr", "omniglot", exclude)
+    v4 = load_critics("omniglot-v4")
+    check_reusable(v4, RECIPES["v4"], "simclr", "omniglot", exclude)
+    with pytest.raises(ValueError, match="the simclr recipe differ"):  # v4's originality critic: batches of 128
+        check_reusable(v4, RECIPES["default"], "simclr", "omniglot", exclude)
     with pytest.raises(ValueError, match="the proto recipe, the excluded classes differ"):
         check_reusable(v3, RECIPES["quick"], "proto", "omniglot", ())
     with pytest.raises(ValueError, match="the dataset differ"):
@@ -364,3 +375,19 @@ def test_critics_train_refuses_a_critic_it_cannot_reuse_before_training(data_dir
     err = capsys.readouterr().err
     assert "cannot reuse the proto critic" in err and "the proto recipe" in err and "simclr step" not in err
     assert not (tmp_path / "c").exists()
+
+
+def test_critics_train_keeps_the_seeds_a_recipe_file_sets_unless_seed_is_given(data_dir, tmp_path, one_thread):
+    """A recipe file may seed the two critics apart (a third originality critic beside a reused recognizability
+    critic); `--seed` left out must not reset them to 0, which it did until 2026-12-07."""
+    from search.cli import main
+
+    small = {"steps": 30, "batch_size": 64, "warmup": 5, "widths": [16, 16, 32, 32]}
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"proto": small, "simclr": {**small, "seed": 3}}))
+    out = tmp_path / "c"
+    assert main(["critics", "train", "--dataset", "omniglot", "--data-dir", str(data_dir), "--recipe", str(recipe),
+                 "--threads", "1", "--out", str(out)]) == 0
+    stored = load_critics(out).manifest["recipe"]
+    assert (stored["proto"]["seed"], stored["simclr"]["seed"]) == (0, 3)
+    assert stored["simclr"]["steps"] == 30 and stored["simclr"]["batch_size"] == 64

@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from search.driver import run_sweep
@@ -282,6 +283,31 @@ def test_a_changed_sweep_file_may_grow_but_not_change_shape(tmp_path, data_dir, 
     to_tpe = read_sweep_file(sweep_file(tmp_path / "g2", data_dir, critics_dir, name="grid", root=spec.root, **grid))
     with pytest.raises(SweepError, match="sampler.name: the sweep 'grid'"):
         check_saved_spec(to_tpe[0])
+
+
+def test_a_preset_that_changed_since_the_sweep_started_is_refused_unless_the_old_value_is_written_out(
+        tmp_path, data_dir, critics_dir, sweep_file, monkeypatch):
+    """The same sweep file, but the quick preset trains its LDM at another rate in a later version: resuming would
+    train the rest of the sweep with another recipe, so it is refused, and writing the old value in the file's
+    train section lets the sweep go on with the recipe it started with."""
+    import copy
+
+    from models import config
+    from search.errors import SweepError
+    from search.study import RESOLVED_TRAIN, check_saved_spec, save_spec
+
+    spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="preset"))
+    save_spec(spec, raw)
+    assert yaml.safe_load((spec.dir() / RESOLVED_TRAIN).read_text())["ldm"]["lr"] == 1e-3
+    presets = copy.deepcopy(config.PRESETS)
+    presets["quick"]["ldm"]["lr"] = 3e-3
+    monkeypatch.setattr(config, "PRESETS", presets)
+    again = read_sweep_file(sweep_file(tmp_path / "same", data_dir, critics_dir, name="preset", root=spec.root))[0]
+    with pytest.raises(SweepError, match=r"train\.ldm\.lr: 0\.001 before, 0\.003 now.*preset 'quick' trains differently"):
+        check_saved_spec(again)
+    pinned = read_sweep_file(sweep_file(tmp_path / "pinned", data_dir, critics_dir, name="preset", root=spec.root,
+                                        train={"ldm": {"epochs": 1, "lr": 1e-3}}))[0]
+    check_saved_spec(pinned)
 
 
 @pytest.mark.parametrize("suggested_before_the_kill", [0, 1, 2])
