@@ -34,6 +34,10 @@ _RAE_B128 = {**_RAE_B64, "batch_size": 128}
 _RAE_COSINE = {**_RAE_B128, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02}
 _FIXED_LR_LDM = {"lr_schedule": "constant", "warmup": 0.0, "ema": 0.0, "grad_clip": 0.0, "prediction": "eps",
                  "loss_space": "eps"}
+# The standard preset's diffusion budget until 2026-12-07 (40 epochs at peak 1e-3): the variants measured with it
+# keep it, so that their rows in bench/recipe_ablation.parquet stay what they say; 'standard-2026-12-07' is the
+# preset since (60 epochs at peak 3e-3).
+STANDARD_LDM_UNTIL_2026_12_07 = {"epochs": 40, "lr": 1e-3}
 # name -> (autoencoder group, what changes, config overrides on top of FIXED)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
     "quickstart-before": ("old-quick", "the quickstart's trial before issue 14 (400 classes, 4 + 30 epochs, "
@@ -76,7 +80,8 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "paper": ("paper", "the paper's recipe (SPEC: all classes, 100 + 100 epochs, fixed rates 1e-4, eps-prediction, "
               "no EMA, no clipping)", {"preset": "paper"}),
     "paper-rae-standard-ldm": ("paper", "the paper's autoencoder (100 epochs) under the standard preset's diffusion "
-                               "model", {"preset": "paper", "ldm": PRESETS["standard"]["ldm"],
+                               "model", {"preset": "paper", "ldm": {**PRESETS["standard"]["ldm"],
+                                                                    **STANDARD_LDM_UNTIL_2026_12_07},
                                          "sample": PRESETS["standard"]["sample"]}),
     "standard-rae-paper-ldm": ("standard", "the standard preset's autoencoder under the paper's diffusion model "
                                "(100 epochs, fixed rate 1e-4, eps-prediction, no EMA, no clipping)",
@@ -104,6 +109,20 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
        for s, e, extra in (("", 100, {}), ("-200", 200, {}), ("-400", 400, {}), ("-800", 800, {}),
                            ("-v", 100, {"prediction": "v", "loss_space": "v"}))},
 }
+for _name in ("standard", "standard-epsloss", "standard-eps", "standard-lr3e-3", "standard-lr3e-4", "standard-no-ema",
+              "standard-ldm20", "standard-seed1"):
+    _group, _change, _over = VARIANTS[_name]
+    VARIANTS[_name] = (_group, _change, {**_over, "ldm": {**STANDARD_LDM_UNTIL_2026_12_07, **_over.get("ldm", {})}})
+for _name in ("quickstart", "quickstart-rae-b128", "quickstart-rae-b128-epsloss", "quickstart-rae-cosine",
+              "quickstart-rae-cosine-epsloss", "quickstart-rae-cosine-eps"):  # the quick preset's LDM at 1e-3 until then
+    _group, _change, _over = VARIANTS[_name]
+    VARIANTS[_name] = (_group, _change, {**_over, "ldm": {"lr": 1e-3, **_over["ldm"]}})
+VARIANTS["quickstart-2026-12-07"] = ("quick", "the quickstart's trial on the quick preset since 2026-12-07 (as "
+                                     "quickstart, the LDM at peak 3e-3)", VARIANTS["quickstart"][2] | {
+                                         "ldm": {"epochs": 30, "lr": 3e-3}})
+VARIANTS["standard-2026-12-07"] = ("standard", "the standard preset since 2026-12-07 (as standard, LDM 60 epochs at "
+                                   "peak 3e-3)", {"preset": "standard"})
+
 # A variant trained at a constant rate goes on from a shorter one's finished diffusion model instead of starting
 # again: every epoch's random draws are seeded by (seed, stage, epoch) (models/train.py), so the result is the one
 # an uninterrupted run of the longer budget gives, and its recorded LDM wall time includes the shorter run's.

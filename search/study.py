@@ -324,12 +324,10 @@ def check_saved_spec(spec) -> None:
             refuse("search" if key == "space" else key, getattr(old, key), getattr(spec, key))
     if (old.sampler.name == "grid") != (spec.sampler.name == "grid"):
         refuse("sampler.name", old.sampler.name, spec.sampler.name)
-    resolved = spec.dir() / RESOLVED_TRAIN
-    if resolved.is_file():
-        from models.config import build_config, config_difference, config_from_dict
-        from models.yamlfile import load_yaml
+    if (spec.dir() / RESOLVED_TRAIN).is_file():
+        from models.config import build_config, config_difference
 
-        diff = config_difference(config_from_dict(load_yaml(resolved.read_text())), build_config(spec.train))
+        diff = config_difference(resolved_train(spec), build_config(spec.train))
         why = ""
         if diff and _train_difference(old.train, spec.train) is None:
             why = (f" (the sweep file did not change it: preset {spec.train.get('preset')!r} trains differently in "
@@ -340,6 +338,16 @@ def check_saved_spec(spec) -> None:
     if diff:
         raise SweepError(f"train.{diff}; the sweep {spec.name!r} in {spec.dir()} was started with the first value"
                          f"{why}: give the sweep another name to train with other settings")
+
+
+def resolved_train(spec):
+    """The training config a sweep's trials start from: as stored when the sweep started (RESOLVED_TRAIN), else
+    the sweep file's train section under today's presets (sweeps started before 2026-12-07)."""
+    from models.config import build_config, config_from_dict
+    from models.yamlfile import load_yaml
+
+    path = spec.dir() / RESOLVED_TRAIN
+    return config_from_dict(load_yaml(path.read_text())) if path.is_file() else build_config(spec.train)
 
 
 def _train_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:

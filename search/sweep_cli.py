@@ -211,10 +211,12 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _budget(spec) -> str:
-    """The training budget of a sweep's trials, as its figures name it."""
+    """The training budget of a sweep's trials (as they trained: search.study.resolved_train), as its figures name
+    it."""
     from models.config import build_config
+    from search.study import resolved_train
 
-    cfg = build_config(spec.train)
+    cfg = resolved_train(spec)
     base = build_config({k: spec.train[k] for k in ("preset", "data") if k in spec.train})
     sizes = [f"{label} {mine}" for label, mine, preset in (
         ("latent", cfg.latent_size, base.latent_size), ("RAE width", cfg.rae.width, base.rae.width),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -328,20 +329,28 @@ def test_figure2_draws_each_settings_best_configuration_from_any_seed_with_store
     assert "Figure 2 was not redrawn" in text and "from an earlier report" in text and "leaves out" not in text
 
 
-def test_the_figures_budget_names_network_sizes_a_sweep_file_changed():
+def test_the_figures_budget_names_network_sizes_a_sweep_file_changed(tmp_path):
     """A sweep that changes the preset's network sizes (examples/quickdraw_wide.yaml) says so under its figures;
-    one that does not keeps the plain budget."""
+    one that does not keeps the plain budget; a sweep started under an earlier standard preset names the budget
+    its trials trained with (its train_resolved.yaml), not today's preset."""
     from types import SimpleNamespace
 
+    from search.study import load_saved_spec
     from search.sweep_cli import _budget
 
+    def spec(train):
+        return SimpleNamespace(train=train, dir=lambda: tmp_path)  # a sweep directory without train_resolved.yaml
+
     plain = {"preset": "standard", "data": {"dataset": "quickdraw"}}
-    assert _budget(SimpleNamespace(train=plain)) == "preset standard: RAE 8 + LDM 40 epochs"
+    assert _budget(spec(plain)) == "preset standard: RAE 8 + LDM 60 epochs"
     wide = {**plain, "rae": {"latent_size": 64}, "ldm": {"width": 256}}
-    assert _budget(SimpleNamespace(train=wide)) == "preset standard: RAE 8 + LDM 40 epochs (latent 64, LDM width 256)"
+    assert _budget(spec(wide)) == "preset standard: RAE 8 + LDM 60 epochs (latent 64, LDM width 256)"
     # Omniglot's default latent is 64: asking for it changes nothing.
     same = {"preset": "standard", "data": {"dataset": "omniglot"}, "rae": {"latent_size": 64}}
-    assert _budget(SimpleNamespace(train=same)) == "preset standard: RAE 8 + LDM 40 epochs"
+    assert _budget(spec(same)) == "preset standard: RAE 8 + LDM 60 epochs"
+    grid = load_saved_spec(Path(__file__).resolve().parents[2] / "results" / "v3" / "standard_grid")
+    assert grid.train == {"preset": "standard", "seed": 0, "data": {"dataset": "omniglot"}}
+    assert _budget(grid) == "preset standard: RAE 8 + LDM 40 epochs"
 
 
 def test_bench_ink_tells_faint_samples_from_crisp_ones(tmp_path, data_dir, omniglot, capsys, bench_script):
