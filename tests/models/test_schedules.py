@@ -132,3 +132,34 @@ def test_every_continued_variant_of_the_recipe_bench_may_continue_its_source(ben
     monkeypatch.setitem(bench.CONTINUES, "standard-rae-paper-ldm", "standard-rae-paper-ldm-400")
     with pytest.raises(ValueError, match="400 >= 100 epochs"):
         bench.check_continuation("standard-rae-paper-ldm")
+
+
+def test_the_ldm_probe_trains_only_the_diffusion_stage_on_the_source_autoencoder(tmp_path, omniglot, data_dir,
+                                                                                 bench_script, monkeypatch, capsys):
+    # bench/probe_ldm.py measures diffusion recipes on one finished autoencoder (docs/recipe.md): the probe's run
+    # must hold the source's autoencoder bit for bit and differ from the source in the ldm settings it names only
+    import json
+    import sys
+
+    from models.checkpoint import load_checkpoint
+    from models.config import config_difference, load_config
+    from models.train import train_run
+
+    probe = bench_script("probe_ldm")
+    tiny = {"preset": "quick", "data": {"train_classes": 20, "data_dir": str(data_dir)}, "rae": {"epochs": 1},
+            "ldm": {"epochs": 1}, "sample": {"sampler": "ddim", "steps": 2, "grid_classes": 2, "grid_samples": 2}}
+    train_run(build_config(tiny), tmp_path / "src", data=omniglot, progress=False)
+    argv = ["probe_ldm.py", str(tmp_path / "src"), "--out", str(tmp_path / "probe"), "--steps", "2"]
+    monkeypatch.setattr(sys, "argv", argv + ["--variant", "a:lr=0.002", "--variant", "b:warp=9"])
+    with pytest.raises(SystemExit, match=r"--variant b: unknown ldm settings \['warp'\]"):
+        probe.main()
+    assert not (tmp_path / "probe").exists()  # refused before anything was trained
+    monkeypatch.setattr(sys, "argv", argv + ["--variant", "a:lr=0.002,epochs=2"])
+    probe.main()
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["variant"] == "a" and line["changes"] == {"lr": 0.002, "epochs": 2} and line["sampler"] == "ddim2"
+    src, new = load_config(tmp_path / "src" / "config.yaml"), load_config(tmp_path / "probe" / "a" / "config.yaml")
+    assert (new.ldm.lr, new.ldm.epochs) == (0.002, 2)
+    assert config_difference(new, build_config(merge(src.to_dict(), {"ldm": {"lr": 0.002, "epochs": 2}}))) is None
+    a, b = (load_checkpoint(d / "rae.pt", "rae")["model"] for d in (tmp_path / "src", tmp_path / "probe" / "a"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
