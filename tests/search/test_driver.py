@@ -298,15 +298,17 @@ def test_a_preset_that_changed_since_the_sweep_started_is_refused_unless_the_old
 
     spec, raw = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="preset"))
     save_spec(spec, raw)
-    assert yaml.safe_load((spec.dir() / RESOLVED_TRAIN).read_text())["ldm"]["lr"] == 1e-3
+    before = config.PRESETS["quick"]["ldm"]["lr"]
+    assert yaml.safe_load((spec.dir() / RESOLVED_TRAIN).read_text())["ldm"]["lr"] == before
     presets = copy.deepcopy(config.PRESETS)
-    presets["quick"]["ldm"]["lr"] = 3e-3
+    presets["quick"]["ldm"]["lr"] = before * 2
     monkeypatch.setattr(config, "PRESETS", presets)
     again = read_sweep_file(sweep_file(tmp_path / "same", data_dir, critics_dir, name="preset", root=spec.root))[0]
-    with pytest.raises(SweepError, match=r"train\.ldm\.lr: 0\.001 before, 0\.003 now.*preset 'quick' trains differently"):
+    with pytest.raises(SweepError, match=rf"train\.ldm\.lr: {before!r} before, {before * 2!r} now.*preset 'quick' "
+                                         "trains differently"):
         check_saved_spec(again)
     pinned = read_sweep_file(sweep_file(tmp_path / "pinned", data_dir, critics_dir, name="preset", root=spec.root,
-                                        train={"ldm": {"epochs": 1, "lr": 1e-3}}))[0]
+                                        train={"ldm": {"epochs": 1, "lr": before}}))[0]
     check_saved_spec(pinned)
 
 
