@@ -99,6 +99,14 @@ def build_ldm(cfg: TrainConfig):
     )
 
 
+def optimizer_for(cls: type[torch.optim.Optimizer], params, device: torch.device, **kwargs) -> torch.optim.Optimizer:
+    """`cls` (Adam or AdamW) with its fused kernel on the CPU and CUDA: one call updates every tensor, where the default
+    on the CPU loops over them in Python (the LDM's optimizer step 3.5x faster, a training step ~15% faster;
+    bench/bench_step.py). The same update up to float rounding; since 2026-12-07. A run resumed from a checkpoint written
+    before keeps the loop (the saved optimizer settings win), so that one run never mixes the two."""
+    return cls(params, fused=torch.device(device).type in ("cpu", "cuda"), **kwargs)
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator):
     """Shuffled index batches; the last incomplete batch is dropped as in LM (drop_last)."""
     order = torch.randperm(n, generator=generator, device=generator.device)
@@ -139,7 +147,8 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
     device = data.train_images.device  # train_run put the data on the run's device
     torch.manual_seed(cfg.seed)  # the initial weights are part of "same seed, same result"
     ae = build_ae(cfg, n_classes=len(data.train_classes)).to(device)  # initialized on the CPU: same on any device
-    optimizer = torch.optim.Adam(ae.parameters(), lr=cfg.rae.lr, weight_decay=cfg.rae.weight_decay)
+    optimizer = optimizer_for(torch.optim.Adam, ae.parameters(), device, lr=cfg.rae.lr,
+                              weight_decay=cfg.rae.weight_decay)
     scheduler = make_scheduler(optimizer, total_steps=cfg.rae.epochs * (len(data.train_images) // cfg.rae.batch_size),
                                schedule=cfg.rae.lr_schedule, warmup=cfg.rae.warmup)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
@@ -213,7 +222,8 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
     device = data.train_images.device
     torch.manual_seed(cfg.seed + 1)
     ldm = build_ldm(cfg).to(device)
-    optimizer = torch.optim.AdamW(ldm.parameters(), lr=cfg.ldm.lr, eps=1e-5, weight_decay=cfg.ldm.weight_decay)
+    optimizer = optimizer_for(torch.optim.AdamW, ldm.parameters(), device, lr=cfg.ldm.lr, eps=1e-5,
+                              weight_decay=cfg.ldm.weight_decay)
     scheduler = make_scheduler(optimizer, total_steps=cfg.ldm.epochs * (len(data.train_images) // cfg.ldm.batch_size),
                                schedule=cfg.ldm.lr_schedule, warmup=cfg.ldm.warmup)
     state = {"epoch": 0, "curve": [], "wall_s": 0.0, "done": False}
@@ -255,7 +265,7 @@ def train_ldm(cfg: TrainConfig, data: ImageSet, ae, run_dir: Path, *, progress: 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.ldm.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(ldm.parameters(), cfg.ldm.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(ldm.parameters(), cfg.ldm.grad_clip, foreach=True)
                 optimizer.step()
                 scheduler.step()
                 if ema is not None:

@@ -142,3 +142,32 @@ def test_sigkill_mid_training_then_same_command_continues(tmp_path, data_dir):
     state = load_checkpoint(out / "rae.pt", "rae")["state"]
     assert state["done"] and [r["epoch"] for r in state["curve"]] == [1, 2, 3, 4, 5, 6]
     assert (out / "samples.png").exists()
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_the_fused_optimizer_makes_the_loop_optimizers_update(name):
+    """optimizer_for (what both stages train with since 2026-12-07) takes the same steps as the optimizer's default
+    loop over tensors, up to float rounding, and a state saved by the loop optimizer loads into it and goes on."""
+    from models.train import optimizer_for
+
+    cls = getattr(torch.optim, name)
+    torch.manual_seed(0)
+    models = [torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    start = [p.detach().clone() for p in models[0].parameters()]
+    loop = cls(models[0].parameters(), lr=1e-2, weight_decay=1e-2)
+    fused = optimizer_for(cls, models[1].parameters(), torch.device("cpu"), lr=1e-2, weight_decay=1e-2)
+    assert fused.param_groups[0]["fused"] and not loop.param_groups[0]["fused"]
+    x = torch.randn(32, 8)
+    for _ in range(20):
+        for model, opt in zip(models, (loop, fused)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b, a0 in zip(models[0].parameters(), models[1].parameters(), start):
+        assert (a - a0).abs().max() > 1e-2  # both trained
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    resumed = optimizer_for(cls, models[0].parameters(), torch.device("cpu"), lr=1e-2, weight_decay=1e-2)
+    resumed.load_state_dict(loop.state_dict())
+    resumed.step()  # the loop's saved settings win: the resumed run keeps the update it started with
+    assert not resumed.param_groups[0]["fused"]
