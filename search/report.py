@@ -10,8 +10,9 @@ Figures (PNG, matplotlib without a display):
   pareto.png      objective pareto: the two relative deviations from the human point and their Pareto front
   figure2.png     the paper's Figure 2: test exemplars with samples of each setting's best weight (from any seed of
                   it whose stored samples are on this machine)
-  settings.md     the distance of each setting's best weight (mean over seeds), nearest first; names the settings
-                  Figure 2 leaves out, or says it was not redrawn (no samples on this machine)
+  settings.md     the distance of each setting's best weight (mean over seeds), nearest first; with seed repeats,
+                  the widest seed-to-seed range and the settings it does not separate from the nearest; names the
+                  settings Figure 2 leaves out, or says it was not redrawn (no samples on this machine)
 
 `sweep report NAME --with OTHER ...` reports several sweeps evaluated alike as one (search.rescore.combined_results):
 figure3, figure2 and settings.md over all their trials; no distance.png or importance.png (one sweep's each).
@@ -301,6 +302,7 @@ def settings_table(df) -> str:
     lines.append(f"Distance to the held-out human point ({human[0]:.3f}, {human[1]:.3f}), "
                  f"{first.get('normalization')} normalization; {scored_text(first)}. "
                  "A configuration trained with several seeds shows the mean over its seeds.")
+    lines.extend(_seed_noise_lines(summary, best))
     people = best["ink_grey_share_human"].dropna() if "ink_grey_share_human" in best.columns else ()
     if len(people):
         lines.append(f"Grey ink: the share of the samples' ink that is mid-grey (people's drawings "
@@ -308,6 +310,23 @@ def settings_table(df) -> str:
                      "'faint' marks samples that are grey ghosts of a drawing: look at them before trusting the "
                      "distance. '-': rows written before the ink was recorded.")
     return "\n".join(lines) + "\n"
+
+
+def _seed_noise_lines(summary, best) -> list[str]:
+    """The seed-to-seed noise the sweeps measured (the widest distance range of a configuration trained with several
+    seeds) and the settings that noise does not separate from the nearest one; nothing without seed repeats."""
+    repeated = summary[summary["n_seeds"] > 1]
+    if repeated.empty:
+        return []
+    noise = float(repeated["distance_range"].max())
+    first = best.iloc[0]
+    tied = [s for s, d in zip(best["setting_label"].iloc[1:], best["distance"].iloc[1:])
+            if d - first["distance"] <= noise]
+    verdict = (f"{', '.join(tied)} {'is' if len(tied) == 1 else 'are'} within that of {first['setting_label']}: "
+               "these seeds do not separate them" if tied else
+               f"every other setting is farther than that from {first['setting_label']}")
+    return [f"Seed-to-seed noise: the {len(repeated)} configuration(s) trained with several seeds differ by up to "
+            f"{noise:.3f} in distance between seeds; {verdict}."]
 
 
 def _grey_cell(r) -> str:

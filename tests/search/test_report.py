@@ -291,12 +291,38 @@ def test_report_with_seed_repeats_and_extra_weights_averages_the_seeds(tmp_path,
     ten = summary[(summary["setting_label"] == "prototype") & (summary["param.w_prototype"] == 10.0)].iloc[0]
     assert ten["n_seeds"] == 2 and ten["distance"] == pytest.approx(mean[10.0])
     assert ten["distance_range"] == pytest.approx(abs(d[10.0][0] - d[10.0][1]))
+    noise = abs(d[10.0][0] - d[10.0][1])
+    none = math.hypot(1.5 - 1.0, (0.5 - 0.8) / 0.8)
+    assert none - mean[100.0] > noise  # the grid separates 'none' from prototype beyond the seeds' noise
+    assert (f"Seed-to-seed noise: the 1 configuration(s) trained with several seeds differ by up to {noise:.3f} in "
+            "distance between seeds; every other setting is farther than that from prototype.") in table
 
     _grid_sweep(tmp_path, "gw", 0, [("prototype", 10.0, 1.0, 0.8)], guidance=2.0)
     refused = sweep_cli("report", "g", "--root", str(tmp_path), "--with", "gw", "--out", str(tmp_path / "no"),
                         cwd=tmp_path)
     assert refused.returncode != 0 and "differ in guidance" in refused.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_settings_table_names_the_settings_that_seed_noise_does_not_separate(tmp_path):
+    """kl 1 is nearest on one seed; prototype 10's two seeds differ by more than kl's lead, so the table says the
+    seeds do not separate the two; without seed repeats it says nothing about noise."""
+    from search.report import settings_table
+    from search.rescore import combined_results
+
+    def dist(o, r):
+        return math.hypot(o - 1.0, (r - 0.8) / 0.8)
+
+    _grid_sweep(tmp_path, "a", 0, [("prototype", 10.0, 1.1, 0.74), ("kl", 1.0, 1.15, 0.74), ("none", None, 1.9, 0.3)])
+    assert "Seed-to-seed" not in settings_table(combined_results([tmp_path / "a"])[0])
+    _grid_sweep(tmp_path, "a1", 1, [("prototype", 10.0, 1.3, 0.70)])
+    table = settings_table(combined_results([tmp_path / "a", tmp_path / "a1"])[0])
+    noise = dist(1.3, 0.70) - dist(1.1, 0.74)
+    proto, kl = (dist(1.1, 0.74) + dist(1.3, 0.70)) / 2, dist(1.15, 0.74)
+    assert 0 < proto - kl <= noise < dist(1.9, 0.3) - kl
+    assert next(line for line in table.splitlines() if line.startswith("| 1 |")).startswith("| 1 | kl |")
+    assert (f"differ by up to {noise:.3f} in distance between seeds; prototype is within that of kl: these seeds do "
+            "not separate them.") in table
 
 
 def test_figure2_draws_each_settings_best_configuration_from_any_seed_with_stored_samples(tmp_path, data_dir):
