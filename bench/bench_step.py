@@ -4,8 +4,12 @@ The LDM step (loss, backward, gradient clipping, AdamW, EMA update; batch 128, l
 RAE's optimizer step alone (Adam over its 40 tensors), each with
   loop:  the optimizer's default on the CPU (a Python loop over the tensors) and per-tensor gradient norms;
   fused: models.train.optimizer_for (the fused kernel) and clip_grad_norm_(foreach=True), what training uses now.
-The two are timed in alternating windows in one process, so that a shared machine's load falls on both alike; the
-median of the windows and the ratio are printed with the load average.
+And the RAE's whole training step (prototype 1 + Barlow 10: views, loss, backward, fused Adam; batch 128 of real
+Omniglot drawings when HUMANLIKE_DATA_DIR holds them, else random strokes) with
+  fp32:  rae.precision fp32 (the paper's);
+  bf16:  rae.precision bf16 (ours): the encoder's and decoder's layers under autocast in bfloat16.
+The two of a pair are timed in alternating windows in one process, so that a shared machine's load falls on both
+alike; the median of the windows and the ratio are printed with the load average.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_step.py [--threads 1] [--windows 6] [--steps 40]
 """
@@ -27,6 +31,7 @@ def main() -> None:
     import torch
 
     from models.config import build_config
+    from models.data import to_float
     from models.train import build_ae, build_ldm, ema_of, optimizer_for
 
     torch.set_num_threads(args.threads)
@@ -63,8 +68,28 @@ def main() -> None:
             torch.optim.Adam(ae.parameters(), **kw)
         return opt.step
 
-    for name, make in (("LDM training step", ldm_step_fn), ("RAE optimizer step", rae_opt_step_fn)):
-        steps = {"loop": make(False), "fused": make(True)}
+    def rae_step_fn(bf16: bool):
+        torch.manual_seed(0)
+        ae = build_ae(cfg, n_classes=n_classes)
+        opt = optimizer_for(torch.optim.Adam, ae.parameters(), "cpu", lr=cfg.rae.lr, weight_decay=cfg.rae.weight_decay)
+        g = torch.Generator().manual_seed(0)
+
+        def step() -> None:
+            idx = torch.randint(0, len(images), (cfg.rae.batch_size,), generator=g)
+            x, labels = to_float(images[idx]), image_labels[idx]
+            with ae.mixed_precision(torch.bfloat16 if bf16 else None):
+                parts = ae.loss(x, labels, to_float(exemplars[labels]), generator=g)
+            opt.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            opt.step()
+        return step
+
+    images, image_labels, exemplars, n_classes = _rae_batch_source()
+    pairs = (("LDM training step", ldm_step_fn, ("loop", "fused"), args.steps),
+             ("RAE optimizer step", rae_opt_step_fn, ("loop", "fused"), args.steps),
+             ("RAE training step", rae_step_fn, ("fp32", "bf16"), max(1, args.steps // 4)))
+    for name, make, (before, after), n_steps in pairs:
+        steps = {before: make(False), after: make(True)}
         times: dict[str, list[float]] = {k: [] for k in steps}
         for fn in steps.values():  # warm-up
             for _ in range(5):
@@ -72,13 +97,29 @@ def main() -> None:
         for _ in range(args.windows):
             for k, fn in steps.items():
                 t0 = time.perf_counter()
-                for _ in range(args.steps):
+                for _ in range(n_steps):
                     fn()
-                times[k].append((time.perf_counter() - t0) / args.steps * 1e3)
-        loop, fused = (statistics.median(times[k]) for k in ("loop", "fused"))
-        print(f"{name}: loop {loop:.2f} ms, fused {fused:.2f} ms, {loop / fused:.2f}x "
-              f"(median of {args.windows} windows of {args.steps}; {args.threads} thread(s), load avg "
+                times[k].append((time.perf_counter() - t0) / n_steps * 1e3)
+        a, b = (statistics.median(times[k]) for k in (before, after))
+        print(f"{name}: {before} {a:.2f} ms, {after} {b:.2f} ms, {a / b:.2f}x "
+              f"(median of {args.windows} windows of {n_steps}; {args.threads} thread(s), load avg "
               f"{os.getloadavg()[0]:.1f})")
+
+
+def _rae_batch_source():
+    """(uint8 images, labels, exemplars, number of classes): the Omniglot training set when HUMANLIKE_DATA_DIR
+    has it, else 1,473 classes of random strokes (the timing depends on the shapes, hardly on the pixels)."""
+    import torch
+
+    data_dir = os.environ.get("HUMANLIKE_DATA_DIR")
+    if data_dir and os.path.isdir(os.path.join(data_dir, "omniglot")):
+        from models.data import load_dataset
+
+        data = load_dataset("omniglot", data_dir=data_dir)
+        return data.train_images, data.train_labels, data.train_exemplars, len(data.train_classes)
+    g = torch.Generator().manual_seed(0)
+    images = ((torch.rand(4096, 48, 48, generator=g) > 0.85) * 255).to(torch.uint8)
+    return images, torch.randint(0, 1473, (4096,), generator=g), images[:1473], 1473
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ DEFAULT_LATENT = {"omniglot": 64, "quickdraw": 128, "qdfs": 128}
 AUGMENTATIONS = ("light", "normal", "strong")
 # Learning-rate schedules (models/schedules.py): 'constant' is the paper's (no scheduler); 'cosine' is ours.
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")  # rae.precision: bf16 runs the RAE's networks under autocast while training (ours)
 PREDICTIONS = ("eps", "v")  # models.diffusion.model.PREDICTIONS (named here so that validation needs no torch)
 # Where training and evaluation compute: 'auto' is 'cuda' when torch sees a GPU (for a Ray trial: the one Ray
 # assigned it through CUDA_VISIBLE_DEVICES), else 'cpu'. Resolved by models.device.resolve_device.
@@ -78,6 +79,9 @@ class RAEConfig:
     weight_decay: float = 1e-5
     lr_schedule: str = "constant"  # the paper's; 'cosine' = linear warm-up then cosine decay (ours)
     warmup: float = 0.0  # fraction of all steps spent warming up linearly (cosine schedule only)
+    # 'fp32' (the paper's) or 'bf16' (ours): while training, the encoder's and decoder's layers run in bfloat16
+    # under torch.autocast; weights, optimizer, losses and every evaluation stay fp32 (models/rae.py)
+    precision: str = "fp32"
 
     def check(self) -> None:
         _positive("rae.latent_size", self.latent_size, allow_none=True)
@@ -95,6 +99,7 @@ class RAEConfig:
         _positive("rae.lr", self.lr)
         _non_negative("rae.weight_decay", self.weight_decay)
         _schedule("rae", self.lr_schedule, self.warmup)
+        _one_of("rae.precision", self.precision, PRECISIONS)
 
     @property
     def active(self) -> dict[str, float]:

@@ -49,3 +49,14 @@ def cpu_threads(limit: int, device: torch.device):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware (a CUDA GPU that supports it; a CPU with AVX512-BF16 or AMX),
+    where rae.precision bf16 pays; elsewhere bfloat16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(check() for check in checks if check is not None)
+    return False

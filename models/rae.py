@@ -4,9 +4,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -26,6 +27,11 @@ _EMPTY: Mapping = MappingProxyType({})
 NHWC = torch.channels_last
 
 
+def _autocast(x: Tensor, dtype: torch.dtype | None):
+    """torch.autocast on x's device in `dtype`, or nothing (None: the layers run in their own fp32)."""
+    return torch.autocast(x.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
 class Encoder(nn.Module):
     """4 x [Conv k4 s2 (no bias) - BN - ReLU] with widths width/8 .. width, flatten, Linear -> latent."""
 
@@ -39,10 +45,13 @@ class Encoder(nn.Module):
         self.feature_size = width * 3 * 3
         self.head = nn.Linear(self.feature_size, latent_size)  # no activation on the latent
         self.to(memory_format=NHWC)
+        self.autocast_dtype: torch.dtype | None = None  # RegularizedAE.mixed_precision sets it while training
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        feats = self.convs(x.contiguous(memory_format=NHWC))  # (B, 1, 48, 48) -> (B, 9 width), NCHW order
-        return feats, self.head(feats)  # (B, 9 width), (B, L)
+        with _autocast(x, self.autocast_dtype):
+            feats = self.convs(x.contiguous(memory_format=NHWC))  # (B, 1, 48, 48) -> (B, 9 width), NCHW order
+            z = self.head(feats)
+        return feats.float(), z.float()  # (B, 9 width), (B, L): fp32 for every loss and regularizer
 
 
 class Decoder(nn.Module):
@@ -57,9 +66,12 @@ class Decoder(nn.Module):
         layers += [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(chans[-1], 1, 4, 1, 1), nn.Sigmoid()]
         self.net = nn.Sequential(*layers)
         self.to(memory_format=NHWC)
+        self.autocast_dtype: torch.dtype | None = None
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z[:, :, None, None].contiguous(memory_format=NHWC))  # (B, L) -> (B, 1, 48, 48) in [0, 1]
+        with _autocast(z, self.autocast_dtype):
+            out = self.net(z[:, :, None, None].contiguous(memory_format=NHWC))
+        return out.float()  # (B, L) -> (B, 1, 48, 48) in [0, 1]
 
 
 class RegularizedAE(nn.Module):
@@ -108,6 +120,21 @@ class RegularizedAE(nn.Module):
             if loss is not None:
                 losses[name] = loss
         return z, losses
+
+    @contextlib.contextmanager
+    def mixed_precision(self, dtype: torch.dtype | None) -> Iterator[None]:
+        """Inside: the encoder's and decoder's layers run under torch.autocast in `dtype` (None: fp32), their
+        outputs handed on as fp32, so that the reconstruction error and every regularizer's loss are computed in
+        fp32 (a momentum encoder copied before stays fp32). Training only (models.train); evaluation runs outside."""
+        nets = (self.encoder, self.decoder)
+        before = [net.autocast_dtype for net in nets]
+        for net in nets:
+            net.autocast_dtype = dtype
+        try:
+            yield
+        finally:
+            for net, old in zip(nets, before):
+                net.autocast_dtype = old
 
     def encode(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """(B, 1, 48, 48) -> (B, L): the latents the diffusion model works on (KL: a sample; VQ: quantized)."""

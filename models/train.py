@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ import torch
 from models.atomic import atomic_write_text
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.config import ConfigError, TrainConfig, config_difference, config_from_dict
-from models.device import cpu_threads
+from models.device import cpu_threads, native_bf16
 from models.schedules import make_scheduler
 from models.data import ImageSet, to_float
 
@@ -164,6 +165,10 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
         return ae.eval(), state
 
     held_out = data.test_images[:1024]
+    autocast_dtype = {"fp32": None, "bf16": torch.bfloat16}[cfg.rae.precision]
+    if autocast_dtype is not None and not native_bf16(device):
+        warnings.warn(f"rae.precision bf16: {device} has no bfloat16 in hardware (a CPU without AVX512-BF16 or AMX): "
+                      "the RAE will likely train slower than in fp32", stacklevel=2)
     bar = _progress(cfg.rae.epochs, "rae", state["epoch"], progress)
     ae.train()
     for epoch in range(state["epoch"], cfg.rae.epochs):
@@ -176,7 +181,8 @@ def train_rae(cfg: TrainConfig, data: ImageSet, run_dir: Path, *, progress: bool
             labels = data.train_labels[idx]
             x = to_float(data.train_images[idx])  # (B, 1, 48, 48)
             exemplars = to_float(data.train_exemplars[labels])  # (B, 1, 48, 48)
-            parts = ae.loss(x, labels, exemplars, generator=g)
+            with ae.mixed_precision(autocast_dtype):
+                parts = ae.loss(x, labels, exemplars, generator=g)
             _check_finite(parts["total"].detach(), "rae", epoch, steps)
             optimizer.zero_grad(set_to_none=True)
             parts["total"].backward()

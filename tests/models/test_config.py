@@ -31,6 +31,7 @@ def test_preset_then_overrides():
         ({"rae": {"regularizers": {"kl": float("nan")}}}, "rae.regularizers.kl"),
         ({"rae": {"lr": "fast"}}, "rae.lr"),
         ({"rae": {"batch_size": 12.5}}, "rae.batch_size"),
+        ({"rae": {"precision": "fp16"}}, "rae.precision"),
         ({"data": {"dataset": "mnist"}}, "data.dataset"),
         ({"sample": {"sampler": "euler"}}, "sample.sampler"),
         ({"ldm": {"drop_prob": 1.0}}, "ldm.drop_prob"),

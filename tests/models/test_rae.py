@@ -77,6 +77,41 @@ def test_total_is_rec_plus_weighted_regularizer_losses(drawings, weights, batch)
     assert all(p.grad is not None for p in model.encoder.parameters())
 
 
+def test_mixed_precision_runs_the_layers_in_bf16_and_the_losses_in_fp32(drawings, batch):
+    """rae.precision bf16: inside mixed_precision the convolutions compute in bfloat16, the latents, the
+    reconstruction and every loss come out fp32, and the loss and its gradient stay near fp32's; outside, and
+    after an error inside, the layers are fp32 again."""
+    torch.manual_seed(0)
+    model = RegularizedAE(latent_size=64, weights={"prototype": 1.0, "barlow": 1.0}, n_classes=48)
+    x, labels, exemplars = batch(drawings, 32)
+    conv_dtypes = []
+    model.encoder.convs[0].register_forward_hook(lambda m, i, out: conv_dtypes.append(out.dtype))
+    model.decoder.net[-2].register_forward_hook(lambda m, i, out: conv_dtypes.append(out.dtype))
+
+    def loss_and_grad(dtype):
+        model.zero_grad(set_to_none=True)
+        with model.mixed_precision(dtype):
+            out = model.loss(x, labels, exemplars, generator=torch.Generator().manual_seed(0))
+        out["total"].backward()
+        return out, torch.cat([p.grad.flatten() for p in model.encoder.parameters()])
+
+    full, g32 = loss_and_grad(None)
+    assert set(conv_dtypes) == {torch.float32}
+    conv_dtypes.clear()
+    mixed, g16 = loss_and_grad(torch.bfloat16)
+    assert set(conv_dtypes) == {torch.bfloat16}
+    assert all(v.dtype == torch.float32 for v in mixed.values()) and g16.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for name in ("rec", "prototype", "barlow"):  # bfloat16 keeps ~3 significant digits in each layer
+        assert math.isclose(mixed[name].item(), full[name].item(), rel_tol=0.02), name
+    assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.95  # 0.989 measured at this batch
+    conv_dtypes.clear()
+    with pytest.raises(RuntimeError, match="inside"):
+        with model.mixed_precision(torch.bfloat16):
+            raise RuntimeError("inside")
+    assert model.encode(x).dtype == torch.float32 and set(conv_dtypes) == {torch.float32}
+
+
 def test_simclr_and_barlow_share_the_augmented_views(drawings, batch):
     x, labels, exemplars = batch(drawings, 32)
     recs = {}

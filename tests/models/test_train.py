@@ -107,6 +107,50 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, omniglot):
     assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
 
 
+def test_a_bf16_run_trains_fp32_weights_that_resume_and_evaluate_in_fp32(tmp_path, omniglot):
+    """rae.precision bf16 (ours): the run trains, checkpoints fp32 weights whose held-out error is measured in fp32
+    (recomputed here from the saved weights), and an interrupted bf16 run resumes to the same weights."""
+    from models.train import reconstruction_error, subset_for
+
+    cfg = build_config({**TINY, "rae": {**TINY["rae"], "precision": "bf16"}})
+    summary = train_run(cfg, tmp_path / "a", data=omniglot, progress=False)
+    run = load_run(summary.run_dir)
+    assert run.config.rae.precision == "bf16" and all(p.dtype == torch.float32 for p in run.ae.parameters())
+    assert run.ae.encoder.autocast_dtype is None and run.ae.decoder.autocast_dtype is None
+    held_out = subset_for(cfg, omniglot).test_images[:1024]  # what the run held out
+    assert reconstruction_error(run.ae, held_out) == pytest.approx(summary.rae["curve"][-1]["test_rec"], rel=1e-5)
+    fp32 = train_run(build_config(TINY), tmp_path / "fp32", data=omniglot, progress=False)
+    assert summary.rae["curve"][-1]["rec"] != fp32.rae["curve"][-1]["rec"]  # the option reached the training
+    assert summary.rae["curve"][-1]["rec"] == pytest.approx(fp32.rae["curve"][-1]["rec"], rel=0.1)
+
+    def stop_after_first_rae_epoch(stage, metrics):
+        if stage == "rae" and metrics["epoch"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_run(cfg, tmp_path / "b", data=omniglot, progress=False, reporter=stop_after_first_rae_epoch)
+    train_run(cfg, tmp_path / "b", data=omniglot, progress=False)
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+
+
+def test_bf16_on_a_cpu_without_bfloat16_hardware_warns_before_training(tmp_path, omniglot, monkeypatch):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # the hardware query, not the training
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    import warnings
+
+    seen = []
+
+    def stop(stage, metrics):  # the first epoch's report: what had been warned by then
+        seen.append([str(w.message) for w in caught if "bfloat16" in str(w.message)])
+        raise _Stop
+
+    cfg = build_config({**TINY, "device": "cpu", "rae": {**TINY["rae"], "precision": "bf16"}})
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(_Stop):
+        warnings.simplefilter("always")
+        train_run(cfg, tmp_path / "r", data=omniglot, progress=False, reporter=stop)
+    assert len(seen) == 1 and len(seen[0]) == 1 and "cpu has no bfloat16 in hardware" in seen[0][0]
+
+
 def test_a_directory_with_another_config_is_refused_before_training(tmp_path, omniglot):
     train_run(build_config(TINY), tmp_path / "r", data=omniglot, progress=False)
     before = (tmp_path / "r" / "rae.pt").read_bytes()
