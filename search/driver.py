@@ -410,6 +410,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo, 
                           every_s=progress_every_s or EVERY_S)
     echo = board.echo  # the driver's own lines clear the terminal's status line first
     stop_ray = _init_ray(address, num_cpus, num_gpus, record_dir=_record_dir(spec))
+    board.concurrency = _trials_at_once(spec, echo)
     searcher = StudySearcher(study, spec, raw_spec, relaunch, echo=echo)
     searcher.board = board
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -448,6 +449,23 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo, 
         if stop_ray is not None:
             stop_ray()
     return searcher
+
+
+def _trials_at_once(spec, echo: Echo) -> int:
+    """How many trials the Ray cluster holds at once now (its CPUs and GPUs over a trial's resources, at most
+    max_concurrent): what the progress line's ETA divides by. Says so when that is fewer than max_concurrent, so
+    that a trial Tune has asked for and that waits for a free CPU is not mistaken for a slow one."""
+    import ray
+
+    total = ray.cluster_resources()
+    need = {"CPU": float(spec.resources["cpu"]), "GPU": float(spec.resources["gpu"])}
+    room = min(int(total.get(key, 0.0) // amount) for key, amount in need.items() if amount > 0) \
+        if any(amount > 0 for amount in need.values()) else spec.max_concurrent
+    if room < spec.max_concurrent:
+        held = ", ".join(f"{total.get(key, 0.0):g} {key}" for key, amount in need.items() if amount > 0)
+        echo(f"this Ray cluster has {held} now: room for {room} trial(s) at once, fewer than max_concurrent "
+             f"{spec.max_concurrent}; the others wait for resources (an autoscaling cluster makes room as it grows)")
+    return max(1, min(room, spec.max_concurrent))
 
 
 def _record_dir(spec) -> Path:

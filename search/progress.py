@@ -153,11 +153,27 @@ MIN_PACE_S = 5.0
 
 def summary(*, finished: int, n_trials: int, running: Mapping[int, Mapping[str, Any]], concurrency: int,
             trial_s: float | None, shares: Mapping[str, float], now: float) -> str:
-    """'2/6 finished, 2 running, ETA 7 min | trial 3: RAE 2/4 | trial 4: LDM 17/30'."""
+    """'2/6 finished, 2 running, ETA 7 min | trial 3: RAE 2/4 | trial 4: LDM 17/30'. Trials beyond the `concurrency`
+    the cluster has room for that have not reported yet are shown as waiting (for a CPU or GPU), not running."""
     eta = eta_seconds(finished=finished, n_trials=n_trials, running=running, concurrency=concurrency,
                       trial_s=trial_s, shares=shares, now=now)
-    head = f"{finished}/{n_trials} finished, {len(running)} running, ETA {_duration(eta)}"
-    return " | ".join([head] + [f"trial {n}: {describe(r)}" for n, r in sorted(running.items())])
+    waiting = waiting_for_resources(running, concurrency)
+    head = f"{finished}/{n_trials} finished, {len(running) - len(waiting)} running"
+    if waiting:
+        head += f", {len(waiting)} waiting for resources"
+    head += f", ETA {_duration(eta)}"
+    return " | ".join([head] + [f"trial {n}: {'waiting' if n in waiting else describe(r)}"
+                                for n, r in sorted(running.items())])
+
+
+def waiting_for_resources(running: Mapping[int, Mapping[str, Any]], concurrency: int) -> set[int]:
+    """The trials Tune has asked for beyond the `concurrency` the cluster holds: the last-started of those that
+    have not reported yet (Tune starts them in order as resources free up)."""
+    excess = len(running) - max(1, concurrency)
+    if excess <= 0:
+        return set()
+    idle = sorted((n for n, r in running.items() if r.get("stage") == "start"), reverse=True)
+    return set(idle[:excess])
 
 
 def _duration(seconds: float | None) -> str:

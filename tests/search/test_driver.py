@@ -71,6 +71,27 @@ def test_small_sweep_on_local_ray_ends_with_one_row_per_study_trial(small_sweep)
     # Both trials ran at the same time (2 slots of 1 CPU and half a logical GPU each).
     assert df.loc[bad, "started_at"] < df.loc[ok, "finished_at"]
     assert pd.read_parquet(spec.dir() / "results").shape[0] == 2  # the store reads as one table
+    assert not any("room for" in line for line in lines)  # 2 CPUs and 1 GPU hold both trials
+
+
+def test_the_trials_the_cluster_holds_at_once_bound_the_eta_and_a_shortfall_is_said(local_ray, tmp_path, data_dir,
+                                                                                     critics_dir, sweep_file):
+    """The local Ray above has 2 CPUs and 1 GPU: room for max_concurrent is counted from both, and a sweep that
+    asks for more trials at once than fit is told why the others wait (instead of seeing them 'starting' for the
+    length of a trial, with an ETA for twice the concurrency there is)."""
+    from search.driver import _trials_at_once
+
+    cases = [({"cpu": 1, "gpu": 0.5}, 2, 2, False), ({"cpu": 1, "gpu": 0}, 4, 2, True),
+             ({"cpu": 2, "gpu": 0}, 2, 1, True), ({"cpu": 1, "gpu": 1}, 2, 1, True), ({"cpu": 0.5, "gpu": 0}, 3, 3, False)]
+    for i, (resources, max_concurrent, room, said) in enumerate(cases):
+        spec, _ = read_sweep_file(sweep_file(tmp_path / str(i), data_dir, critics_dir, name=f"room{i}",
+                                             max_concurrent=max_concurrent, resources=resources))
+        lines: list[str] = []
+        assert _trials_at_once(spec, lines.append) == room, resources
+        assert bool(lines) == said, (resources, lines)
+        if said:
+            assert f"room for {room} trial(s) at once, fewer than max_concurrent {max_concurrent}" in lines[0]
+            assert "2 CPU" in lines[0] and ("1 GPU" in lines[0]) == (resources["gpu"] > 0)
 
 
 def test_a_finished_sweep_run_again_does_nothing(small_sweep):

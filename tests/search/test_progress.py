@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from search.progress import (
-    DEFAULT_SHARES, describe, eta_seconds, fraction_done, read_record, record_for, summary, write_record,
+    DEFAULT_SHARES, describe, eta_seconds, fraction_done, read_record, record_for, summary, waiting_for_resources,
+    write_record,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,14 @@ def test_fraction_and_eta_golden_values():
     line = summary(finished=2, n_trials=6, running={0: rae, 1: ldm}, concurrency=2, trial_s=100.0,
                    shares=shares, now=0.0)
     assert line == "2/6 finished, 2 running, ETA 3 min | trial 0: RAE 2/4 | trial 1: LDM 15/30"
+    # Room for one trial at a time: the later of two asked-for trials that has not reported yet is waiting, and the
+    # ETA divides the work left by one.
+    queued = record_for(1, "start", {}, TRAIN, 0.0)
+    line = summary(finished=2, n_trials=6, running={0: rae, 1: queued}, concurrency=1, trial_s=100.0,
+                   shares=shares, now=0.0)
+    assert line == ("2/6 finished, 1 running, 1 waiting for resources, ETA 6 min | trial 0: RAE 2/4 | "
+                    "trial 1: waiting")
+    assert waiting_for_resources({0: queued, 1: rae}, 1) == {0} and waiting_for_resources({0: queued}, 1) == set()
     assert set(DEFAULT_SHARES) == {"rae", "ldm", "eval"} and sum(DEFAULT_SHARES.values()) == pytest.approx(1.0)
 
 
