@@ -73,6 +73,15 @@ def run_dirs(paths: list[str]) -> list[Path]:
     return out
 
 
+def _shown(path: Path) -> str:
+    """A run directory as the table records it: relative to the working directory when under it (a committed
+    table then names the run wherever the repository is checked out)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="run directories or sweep directories")
@@ -122,7 +131,7 @@ def main() -> None:
             finally:
                 LatentDiffusion.predict_eps = shipped
             c = res["stage_ceilings"]
-            rec = {"run": str(run_dir), "regularizers": json.dumps(res["regularizers"], sort_keys=True),
+            rec = {"run": _shown(run_dir), "regularizers": json.dumps(res["regularizers"], sort_keys=True),
                    "variant": variant, "sampler": "ddim50", "critics": res["critics_hash"],
                    "originality": round(res["originality"], 4), "recognizability": round(res["recognizability"], 4),
                    "distance": round(res["distance_to_human"], 4), "spread_ratio": round(c["latent_spread_ratio"], 3),
