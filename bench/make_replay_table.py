@@ -1,10 +1,12 @@
 """Write bench/replay_table.parquet from the rows of the sweeps that asked the paper's question at the standard preset.
 
-    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid,...] [--root results/v3] [--out ...]
+    .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid_v5,...] [--root results] [--out ...]
 
-The default: examples/standard_grid.yaml (seven settings x three weights, seed 0) under results/v3, scored by the
-v3 critics (docs/performance.md); its seed repeats and edge weights join the --sweeps list as they complete. The
-v2-critics table (bench/replay_table_v2grid.parquet) came from standard_grid, standard_grid_seed1,
+The default: examples/standard_grid_v5.yaml (seven settings x three or four weights, seed 0), its edge weights
+and its seed repeats, under results/, scored by the v5 critics (docs/performance.md). The v3-critics table
+(bench/replay_table_v3grid.parquet) came from standard_grid, standard_grid_seed1, standard_grid_redraw,
+standard_grid_edges, standard_grid_edges2 and standard_best_seed1 under results/v3. The v2-critics table
+(bench/replay_table_v2grid.parquet) came from standard_grid, standard_grid_seed1,
 standard_grid_edges, standard_grid_edges2 and standard_best_seed1 under results/ (--root results --out ...).
 They are read as `sweep report --with` reads them
 (search.rescore.combined_results: the shipped critics' re-scores, sweeps evaluated differently refused), and a
@@ -29,11 +31,9 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sweeps", default="standard_grid",
-                   help="comma list (the v2-critics table: standard_grid,standard_grid_seed1,standard_grid_edges,"
-                   "standard_grid_edges2,standard_best_seed1 under --root results; under results/v3 add them as they "
-                   "complete)")
-    p.add_argument("--root", default="results/v3")
+    p.add_argument("--sweeps", default="standard_grid_v5,standard_grid_v5_edges,standard_grid_v5_edges2,"
+                   "standard_grid_v5_seed1,standard_v5_seed1", help="comma list of sweep names under --root")
+    p.add_argument("--root", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)
 
