@@ -458,11 +458,10 @@ def _trials_at_once(spec, echo: Echo) -> int:
     import ray
 
     total = ray.cluster_resources()
-    need = {"CPU": float(spec.resources["cpu"]), "GPU": float(spec.resources["gpu"])}
-    room = min(int(total.get(key, 0.0) // amount) for key, amount in need.items() if amount > 0) \
-        if any(amount > 0 for amount in need.values()) else spec.max_concurrent
+    need = {key: float(spec.resources[key.lower()]) for key in ("CPU", "GPU") if spec.resources[key.lower()] > 0}
+    room = min((int(total.get(key, 0.0) // amount) for key, amount in need.items()), default=spec.max_concurrent)
     if room < spec.max_concurrent:
-        held = ", ".join(f"{total.get(key, 0.0):g} {key}" for key, amount in need.items() if amount > 0)
+        held = ", ".join(f"{total.get(key, 0.0):g} {key}" for key in need)
         echo(f"this Ray cluster has {held} now: room for {room} trial(s) at once, fewer than max_concurrent "
              f"{spec.max_concurrent}; the others wait for resources (an autoscaling cluster makes room as it grows)")
     return max(1, min(room, spec.max_concurrent))
