@@ -52,7 +52,7 @@ from ray.tune.stopper import Stopper
 
 from search.study import (
     check_agreement, check_saved_spec, driver_lock, enqueue_initial_design, enqueue_warm_start, n_finished,
-    open_study, save_spec, settle_stale, state_counts, tell_from_row,
+    note_trials_at_once, open_study, save_spec, settle_stale, state_counts, tell_from_row,
 )
 from search.trial import base_row, pruning_value, run_trial, trial_config
 
@@ -411,6 +411,7 @@ def _fit(study, spec, raw_spec, relaunch, *, address, num_cpus, num_gpus, echo, 
     echo = board.echo  # the driver's own lines clear the terminal's status line first
     stop_ray = _init_ray(address, num_cpus, num_gpus, record_dir=_record_dir(spec))
     board.concurrency = _trials_at_once(spec, echo)
+    note_trials_at_once(spec.dir(), board.concurrency)  # `sweep status` from another process reads it
     searcher = StudySearcher(study, spec, raw_spec, relaunch, echo=echo)
     searcher.board = board
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -203,7 +203,7 @@ def progress_lines(spec, study, df, *, now: float | None = None, driver: bool | 
     they are shown as stopped, where they stopped, with no ETA."""
     from optuna.trial import TrialState
 
-    from search.study import driver_running, n_finished
+    from search.study import driver_running, driver_trials_at_once, n_finished
     from search.trial import trial_dir
 
     now = time.time() if now is None else now
@@ -224,8 +224,10 @@ def progress_lines(spec, study, df, *, now: float | None = None, driver: bool | 
             age = f", last report {_duration(now - r['updated_at'])} ago" if r.get("updated_at") else ""
             lines.append(f"  trial {n}: stopped at {describe(r)}{age}")
         return lines
+    # The trials the driver's cluster holds at once (it records them in its lock), else the sweep's max_concurrent.
+    concurrency = driver_trials_at_once(spec.dir()) or spec.max_concurrent
     lines = ["progress: " + summary(finished=n_finished(study), n_trials=spec.n_trials, running=running,
-                                    concurrency=spec.max_concurrent, trial_s=mean_trial_s(df),
+                                    concurrency=concurrency, trial_s=mean_trial_s(df),
                                     shares=shares_from_rows(df), now=now)]
     for n, r in sorted(running.items()):
         age = f"last report {_duration(now - r['updated_at'])} ago" if r.get("updated_at") else "no report yet"

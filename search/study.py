@@ -383,7 +383,7 @@ def driver_lock(sweep_dir: str | Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not _try_flock(fd, fcntl.LOCK_EX, tries=10):  # `sweep status` may hold it for an instant
-            other = path.read_text().strip() or "?"
+            other = path.read_text().partition("\n")[0].strip() or "?"
             raise SweepError(f"{sweep_dir}: another driver (pid {other}) is running this sweep; "
                              "wait for it or stop it first") from None
         os.ftruncate(fd, 0)
@@ -413,6 +413,26 @@ def _lock_path(sweep_dir: str | Path) -> Path:
 
         sweep_dir = scratch_dir(sweep_dir / "driver").parent
     return sweep_dir / "driver.lock"
+
+
+def note_trials_at_once(sweep_dir: str | Path, n: int) -> None:
+    """Record, in the driver lock this process holds, how many trials its Ray cluster holds at once, so that
+    `sweep status` from another process divides its ETA by the same number (driver_trials_at_once)."""
+    with open(_lock_path(sweep_dir), "a") as f:
+        f.write(f"trials_at_once {int(n)}\n")
+
+
+def driver_trials_at_once(sweep_dir: str | Path) -> int | None:
+    """What the running driver recorded with note_trials_at_once; None when it has not (yet) or the lock is gone."""
+    try:
+        lines = _lock_path(sweep_dir).read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        key, _, value = line.partition(" ")
+        if key == "trials_at_once" and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return None
 
 
 def driver_running(sweep_dir: str | Path) -> bool:

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from search.driver import run_sweep
 from search.study import read_sweep_file
 from search.results import read_results, write_trial_row
-from search.study import check_agreement, load_study, open_study, settle_stale
+from search.study import check_agreement, driver_trials_at_once, load_study, open_study, settle_stale
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +72,7 @@ def test_small_sweep_on_local_ray_ends_with_one_row_per_study_trial(small_sweep)
     assert df.loc[bad, "started_at"] < df.loc[ok, "finished_at"]
     assert pd.read_parquet(spec.dir() / "results").shape[0] == 2  # the store reads as one table
     assert not any("room for" in line for line in lines)  # 2 CPUs and 1 GPU hold both trials
+    assert driver_trials_at_once(spec.dir()) == 2  # recorded in its lock for `sweep status` in another process
 
 
 def test_the_trials_the_cluster_holds_at_once_bound_the_eta_and_a_shortfall_is_said(local_ray, tmp_path, data_dir,

@@ -80,7 +80,10 @@ def test_status_says_stopped_when_no_driver_holds_the_sweep(tmp_path, data_dir, 
     """A driver that dies leaves its trials RUNNING in the study and their last progress files behind: `sweep
     status` asks the driver lock and shows them as stopped (no ETA) unless a driver holds it."""
     from search.progress import progress_lines
-    from search.study import driver_lock, driver_running, load_study, open_study, read_sweep_file
+    from search.study import (
+        driver_lock, driver_running, driver_trials_at_once, load_study, note_trials_at_once, open_study,
+        read_sweep_file,
+    )
     from search.trial import trial_dir
 
     spec, _ = read_sweep_file(sweep_file(tmp_path, data_dir, critics_dir, name="halt", n_trials=3))
@@ -97,8 +100,20 @@ def test_status_says_stopped_when_no_driver_holds_the_sweep(tmp_path, data_dir, 
     with driver_lock(spec.dir()):
         assert driver_running(spec.dir())
         live = progress_lines(spec, study, None)
-    assert live[0].startswith("progress: 1/3 finished, 1 running, ETA") and "trial 1: LDM 17/30" in live[0]
-    assert "running for" in live[1]
+        assert live[0].startswith("progress: 1/3 finished, 1 running, ETA") and "trial 1: LDM 17/30" in live[0]
+        assert "running for" in live[1]
+        # Another trial asked for beyond what the driver's cluster holds at once (recorded in its lock): status
+        # shows it waiting, as the driver does, and the ETA divides by the driver's number, not max_concurrent.
+        queued = study.ask().number
+        write_record(trial_dir(spec.dir(), queued), record_for(queued, "start", {}, TRAIN, time.time()))
+        crowded = progress_lines(spec, load_study(spec), None)
+        assert "2 running" in crowded[0] and "waiting" not in crowded[0]  # max_concurrent 2: room for both
+        note_trials_at_once(spec.dir(), 1)
+        assert driver_trials_at_once(spec.dir()) == 1
+        waiting = progress_lines(spec, load_study(spec), None)
+        assert "1 running, 1 waiting for resources" in waiting[0] and f"trial {queued}: waiting" in waiting[0]
+    assert driver_trials_at_once(spec.dir()) == 1  # the record outlives the driver, but status asks the lock first
+    assert progress_lines(spec, load_study(spec), None)[0].startswith("progress: stopped")
     assert not driver_running(spec.dir())  # the lock dies with its holder
 
 
