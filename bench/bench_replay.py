@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, help="budget per run (default: the grid's size)")
     p.add_argument("--tolerance", type=float, default=0.10)
     p.add_argument("--out", default="replay.png")
+    p.add_argument("--lists", action="store_true",
+                   help="the samplers choose among the table's own weights (as the grid does), a configuration "
+                        "proposed again reused as a sweep reuses it: trials then count trainings")
     args = p.parse_args(argv)
 
     import pandas as pd
@@ -46,12 +49,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(surrogate.curves)}; seed noise (originality, recognizability) = "
           f"({surrogate.noise[0]:.4f}, {surrogate.noise[1]:.4f})")
     t0 = time.perf_counter()
-    result = replay(surrogate, samplers, seeds=args.seeds, n_trials=args.trials, tolerance=args.tolerance)
+    result = replay(surrogate, samplers, seeds=args.seeds, n_trials=args.trials, tolerance=args.tolerance,
+                    lists=args.lists)
     print(f"best distance in the table {result['best']:.4f}; target (+{args.tolerance:.0%}) {result['target']:.4f}; "
-          f"budget {result['n_trials']} trials; {args.seeds} seeds; {time.perf_counter() - t0:.0f} s")
-    print(f"{'sampler':16s} {'median':>7s} {'q25':>6s} {'q75':>6s} {'misses':>7s}")
+          f"budget {result['n_trials']} trials; {args.seeds} seeds; {time.perf_counter() - t0:.0f} s"
+          + ("; lists: the table's weights, trials to target = trainings, proposals again reused" if args.lists
+             else ""))
+    print(f"{'sampler':16s} {'median':>7s} {'q25':>6s} {'q75':>6s} {'misses':>7s} {'trained':>8s}")
     for name, r in result["samplers"].items():
-        print(f"{name:16s} {r['median']:7.1f} {r['q25']:6.1f} {r['q75']:6.1f} {r['misses']:7d}")
+        print(f"{name:16s} {r['median']:7.1f} {r['q25']:6.1f} {r['q75']:6.1f} {r['misses']:7d} {r['trainings']:8.1f}")
     s = result["samplers"]
     if "tpe" in s and "grid" in s:
         print(f"tpe / grid (medians) = {s['tpe']['median'] / s['grid']['median']:.2f}   (target <= 0.33)")

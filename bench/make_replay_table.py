@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if notes:  # scored by different critics: `humanlike sweep rescore NAME` first
         p.error("; ".join(notes))
+    if "reused_from" in df.columns:  # a repeat of an earlier trial's result is not another observation
+        df = df[df["reused_from"].isna()]
     params = [c for c in df.columns if c.startswith("param.")]
     df = df[[c for c in KEEP if c in df.columns] + params]
     df.to_parquet(args.out, index=False)

@@ -57,6 +57,10 @@ from search.study import (
 from search.trial import base_row, pruning_value, run_trial, trial_config
 
 Echo = Callable[[str], None]
+# Columns of a row that describe the run that produced it, not the configuration's result: a reused row leaves them
+# empty (with every wall_* column), so that costs, throughput and ETAs count only trials that ran.
+_NOT_REUSED = frozenset({"schema_version", "trial", "started_at", "finished_at", "node", "ray_node", "retries",
+                         "oom_retries", "peak_rss_mb", "last_step", "last_value", "error", "reused_from"})
 FAIL_FAST = 3  # the first trials of a driver run that, failing with one identical error, stop the run
 MAX_RETRIES = 3  # restarts of a trial whose worker failed (node lost, out of GPU memory) before it is a FAIL
 
@@ -69,6 +73,7 @@ class SweepOutcome:
     ran: int = 0  # trials that ended during this driver run
     settled: dict[str, int] = field(default_factory=dict)  # stale trials told from their rows at start
     aborted: str | None = None  # why the driver stopped early on its own (every trial failing the same way)
+    reused: int = 0  # of `ran`, trials finished with an earlier trial's result (a configuration proposed again)
 
 
 # --- the Ray side: the trainable ----------------------------------------------------------------------------------
@@ -132,6 +137,7 @@ class StudySearcher(Searcher):
         self.signalled = False  # stopping because of a signal (not an abort)
         self.aborted: str | None = None
         self.ended: dict[str, int] = {}
+        self.reused = 0  # trials finished with an earlier trial's result (_reuse), counted in ended too
         self.first_ends: list[tuple[str, str]] = []  # (state, error) of the first trials that end in this run
         self.threads = max(1, int(spec.resources["cpu"]))  # torch threads = the trial's cpu share
         self.pruning = spec.pruner["name"] != "none"
@@ -145,19 +151,23 @@ class StudySearcher(Searcher):
             return None
         from search.space import suggest
 
-        if self.pending:
-            frozen = self.pending.pop(0)
-            trial = optuna.trial.Trial(self.study, frozen._trial_id)
-            # Suggesting again returns the values the trial holds and samples only what it lacks: a driver killed
-            # between study.ask() and the last suggestion left a RUNNING trial with some or no parameters.
-            number, params = frozen.number, suggest(trial, self.spec.space)
-            self.echo(f"trial {number}: continuing (left RUNNING by an earlier driver) {_fmt(params)}")
-        elif n_finished(self.study) + len(self.live) < self.spec.n_trials:
-            trial = self.study.ask()
-            number, params = trial.number, suggest(trial, self.spec.space)
-            self.echo(f"trial {number}: start {_fmt(params)}")
-        else:
-            return Searcher.FINISHED if not self.live else None
+        while True:  # until a configuration to train (one that finished already is reused, not trained again)
+            if self.pending:
+                frozen = self.pending.pop(0)
+                trial = optuna.trial.Trial(self.study, frozen._trial_id)
+                # Suggesting again returns the values the trial holds and samples only what it lacks: a driver
+                # killed between study.ask() and the last suggestion left a RUNNING trial with some or no parameters.
+                number, params = frozen.number, suggest(trial, self.spec.space)
+                what = "continuing (left RUNNING by an earlier driver)"
+            elif n_finished(self.study) + len(self.live) < self.spec.n_trials:
+                trial = self.study.ask()
+                number, params = trial.number, suggest(trial, self.spec.space)
+                what = "start"
+            else:
+                return Searcher.FINISHED if not self.live else None
+            if not self._reuse(number, params):
+                break
+        self.echo(f"trial {number}: {what} {_fmt(params)}")
         try:
             config = trial_config(self.spec, self.raw, number, params, threads=self.threads)
         except Exception as exc:  # noqa: BLE001 - a configuration that cannot be built fails without running
@@ -225,6 +235,35 @@ class StudySearcher(Searcher):
         row = read_any(path).to_dict("records")[0]
         state = tell_from_row(self.study, self.spec, live.number, row)
         self._ended(live.number, state.name, row)
+
+    def _reuse(self, number: int, params: Mapping[str, Any]) -> bool:
+        """When a trial's configuration finished already in this sweep (a sampler choosing from lists proposes one
+        again: TPE does, to exploit it), finish the trial with that result instead of training it again: a row
+        that copies the earlier one's and names it (reused_from; no costs, no node), then the same value(s) told
+        to the study, so that the sampler's model sees it. Row first, as everywhere: a driver killed between the
+        two is settled from the row on the next run. False when there is no such trial (or no usable row)."""
+        from search.results import read_any, trial_path, write_trial_row
+        from search.study import finished_twin, missing, row_values
+
+        twin = finished_twin(self.study, params, exclude=number)
+        path = None if twin is None else trial_path(self.spec.dir(), twin)
+        if path is None or not path.is_file():
+            return False
+        earlier = read_any(path).to_dict("records")[0]
+        if earlier.get("state") != "COMPLETE" or row_values(self.spec, earlier) is None:
+            return False
+        row = {k: v for k, v in earlier.items()
+               if k not in _NOT_REUSED and not k.startswith("wall_") and not missing(v)}
+        now = time.time()
+        row.update(trial=number, reused_from=twin, started_at=now, finished_at=now)
+        write_trial_row(self.spec.dir(), row, space=self.spec.space)
+        tell_from_row(self.study, self.spec, number, row)
+        self.reused += 1
+        self.ended["COMPLETE"] = self.ended.get("COMPLETE", 0) + 1
+        point = f"distance {row['distance']:.4g}; " if "distance" in row else ""
+        self.echo(f"trial {number}: {_fmt(params)} finished already as trial {twin}: its result reused, nothing "
+                  f"trained ({point}{n_finished(self.study)}/{self.spec.n_trials} finished)")
+        return True
 
     def _record(self, number: int, config: Mapping[str, Any], state: str, reason: str, last,
                 started: float | None = None) -> None:
@@ -368,7 +407,8 @@ def run_sweep(spec, raw_spec: Mapping[str, Any], *, address: str | None = None, 
             echo(f"warning: {problem}")
         return SweepOutcome(counts=state_counts(study), interrupted=interrupted and not searcher.aborted,
                             problems=problems, ran=sum(searcher.ended.values()) if searcher else 0,
-                            settled=settled, aborted=searcher.aborted if searcher else None)
+                            settled=settled, aborted=searcher.aborted if searcher else None,
+                            reused=searcher.reused if searcher else 0)
 
 
 def requeue_failed(study: optuna.Study) -> int:

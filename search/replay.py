@@ -60,6 +60,8 @@ class Surrogate:
         """A pandas DataFrame of result rows (search/results.py columns) of one family-mode sweep, or several
         sweeps of the same configurations with other seeds."""
         df = table[table["state"] == "COMPLETE"].copy()
+        if "reused_from" in df.columns:  # a repeat of an earlier trial's result is not another seed's observation
+            df = df[df["reused_from"].isna()]
         if df.empty:
             raise ValueError("the replay table has no COMPLETE trials")
         if "param.family" not in df.columns:
@@ -100,6 +102,10 @@ class Surrogate:
         """The best noise-free distance among the table's own configurations (the target of the benchmark)."""
         return min(self.distance(f, w) for f, w in self.grid)
 
+    def weights(self, family: str) -> list[float]:
+        """The weights the table holds for a setting, ascending (empty for 'none')."""
+        return sorted(w for f, w in self.grid if f == family and w is not None)
+
     def ranges(self) -> dict[str, tuple[float, float] | None]:
         """Each setting's weight range in the table (None for 'none')."""
         return {f: None if len(c.log_w) == 1 else (10 ** float(c.log_w[0]), 10 ** float(c.log_w[-1]))
@@ -124,14 +130,20 @@ def _pooled_std(series_groups) -> float:
 # --- running samplers on the surrogate ----------------------------------------------------------------------------
 
 
-def space_spec(surrogate: Surrogate, sampler: str, seed: int, n_trials: int):
-    """The SweepSpec a user would write for this search (family mode over the table's settings and ranges);
-    'tpe-random-start' is tpe without its initial design (sampler.initial_design: none)."""
+def space_spec(surrogate: Surrogate, sampler: str, seed: int, n_trials: int, *, lists: bool = False):
+    """The SweepSpec a user would write for this search (family mode over the table's settings and ranges, or with
+    lists: over the weights the table holds, as the grid has them); 'tpe-random-start' is tpe without its initial
+    design (sampler.initial_design: none)."""
     from search.spec import sweep_from_dict
 
     families: dict[str, Any] = {}
     for family, span in surrogate.ranges().items():
-        families[family] = {} if span is None else {"low": span[0], "high": span[1]}
+        if span is None:
+            families[family] = {}
+        elif lists:
+            families[family] = {"choices": surrogate.weights(family)}
+        else:
+            families[family] = {"low": span[0], "high": span[1]}
     chosen = ({"name": "tpe", "seed": seed, "initial_design": "none"} if sampler == "tpe-random-start"
               else {"name": sampler, "seed": seed})
     raw = {"name": "replay", "train": {"preset": "quick", "data": {"dataset": "omniglot"}},
@@ -139,8 +151,11 @@ def space_spec(surrogate: Surrogate, sampler: str, seed: int, n_trials: int):
     return sweep_from_dict(raw, check_data=False)
 
 
-def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int) -> np.ndarray:
-    """The noise-free distance of each of the n_trials configurations the sampler proposes, in order."""
+def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int, lists: bool = False) -> np.ndarray:
+    """The noise-free distance of each of the n_trials configurations the sampler proposes, in order. lists: the
+    sampler chooses among the table's own configurations (as the grid does), and a configuration proposed again is
+    reused as a sweep's driver reuses it (search/driver.py: the study is told the first observation again, nothing
+    is trained): only the trainings are returned, so that trials to the target count trainings."""
     rng = np.random.default_rng(seed)
     if sampler == "grid":
         order = rng.permutation(len(surrogate.grid))
@@ -159,18 +174,22 @@ def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int)
         warnings.simplefilter("ignore")  # experimental-feature warnings of TPE/GP options
         if sampler == "gp":  # sweeps refuse GP on the conditional space: it gets a flat encoding (_flat_suggest)
             study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed), direction="minimize")
-            propose = lambda trial: _flat_suggest(trial, surrogate)  # noqa: E731
+            propose = lambda trial: _flat_suggest(trial, surrogate, lists=lists)  # noqa: E731
         else:
-            spec = space_spec(surrogate, sampler, seed, n_trials)
+            spec = space_spec(surrogate, sampler, seed, n_trials, lists=lists)
             study = optuna.create_study(sampler=make_sampler(spec), direction="minimize")
             enqueue_initial_design(study, spec)  # what a sweep's driver does to a new study
             propose = lambda trial: _family_weight(suggest(trial, spec.space))  # noqa: E731
-        true = []
+        true, seen = [], {}
         for _ in range(n_trials):
             trial = study.ask()
-            family, weight = propose(trial)
-            study.tell(trial, surrogate.distance(family, weight, noise=rng))
-            true.append(surrogate.distance(family, weight))
+            config = propose(trial)
+            if lists and config in seen:  # reused: the same observation again, no training
+                study.tell(trial, seen[config])
+                continue
+            seen[config] = surrogate.distance(*config, noise=rng)
+            study.tell(trial, seen[config])
+            true.append(surrogate.distance(*config))
     return np.array(true)
 
 
@@ -178,9 +197,10 @@ def _family_weight(params: Mapping[str, Any]) -> tuple[str, float | None]:
     return params["family"], params.get(f"w_{params['family']}")
 
 
-def _flat_suggest(trial, surrogate: Surrogate) -> tuple[str, float | None]:
+def _flat_suggest(trial, surrogate: Surrogate, *, lists: bool = False) -> tuple[str, float | None]:
     """GP's encoding: the setting (categorical) and one position u in [0, 1] shared by all settings, mapped to
-    log10(weight) within the chosen setting's range, so that every trial has the same two dimensions."""
+    log10(weight) within the chosen setting's range, so that every trial has the same two dimensions (lists: the
+    table's weight of that setting nearest in log10)."""
     ranges = surrogate.ranges()
     family = trial.suggest_categorical("family", list(ranges))
     u = trial.suggest_float("u", 0.0, 1.0)
@@ -188,7 +208,10 @@ def _flat_suggest(trial, surrogate: Surrogate) -> tuple[str, float | None]:
     if span is None:
         return family, None
     lo, hi = math.log10(span[0]), math.log10(span[1])
-    return family, 10 ** (lo + u * (hi - lo))
+    x = lo + u * (hi - lo)
+    if lists:
+        return family, min(surrogate.weights(family), key=lambda w: abs(math.log10(w) - x))
+    return family, 10 ** x
 
 
 def trials_to_target(true: np.ndarray, target: float) -> int | None:
@@ -198,18 +221,21 @@ def trials_to_target(true: np.ndarray, target: float) -> int | None:
 
 
 def replay(surrogate: Surrogate, samplers: Sequence[str] = SAMPLERS, *, seeds: int = 20, n_trials: int | None = None,
-           tolerance: float = 0.10, progress=None) -> dict[str, Any]:
+           tolerance: float = 0.10, lists: bool = False, progress=None) -> dict[str, Any]:
     """{'target', 'best', 'grid_size', 'samplers': {name: {'trials': [...], 'median', 'q25', 'q75', 'misses',
-    'curves': (seeds, n_trials) best-so-far noise-free distance}}}."""
+    'trainings', 'curves': (seeds, n_trials) best-so-far noise-free distance}}}. lists: run_sampler's; 'trials'
+    then counts trainings (a reused proposal is free) and 'trainings' is the median a run of n_trials trained."""
     n_trials = n_trials or len(surrogate.grid)
     best = surrogate.best()
     target = best * (1.0 + tolerance)
     out: dict[str, Any] = {"best": best, "target": target, "grid_size": len(surrogate.grid), "n_trials": n_trials,
-                           "seeds": seeds, "tolerance": tolerance, "noise": surrogate.noise, "samplers": {}}
+                           "seeds": seeds, "tolerance": tolerance, "noise": surrogate.noise, "lists": lists,
+                           "samplers": {}}
     for name in samplers:
-        counts, curves = [], []
+        counts, curves, trained = [], [], []
         for seed in range(seeds):
-            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials)
+            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials, lists=lists)
+            trained.append(len(true))
             counts.append(trials_to_target(true, target))
             curves.append(np.minimum.accumulate(_pad(true, n_trials)))
             if progress:
@@ -218,6 +244,7 @@ def replay(surrogate: Surrogate, samplers: Sequence[str] = SAMPLERS, *, seeds: i
         out["samplers"][name] = {
             "trials": counts, "median": float(np.median(found)), "q25": float(np.percentile(found, 25)),
             "q75": float(np.percentile(found, 75)), "misses": sum(c is None for c in counts),
+            "trainings": float(np.median(trained)),
             "curves": np.stack(curves),
         }
     return out

@@ -62,7 +62,15 @@ def setting_of(row) -> str:
 
 
 def completed(df):
-    return df[(df["state"] == "COMPLETE") & df["distance"].notna()]
+    """The COMPLETE rows with a distance, each configuration's result once: rows that reused an earlier trial's
+    result (reused_from, search/driver.py) repeat it and are left out of rankings, fits and means over seeds."""
+    done = df[(df["state"] == "COMPLETE") & df["distance"].notna()]
+    return done[done["reused_from"].isna()] if "reused_from" in done.columns else done
+
+
+def reused_count(df) -> int:
+    """How many rows reused an earlier trial's result instead of training (0 for rows before schema 6)."""
+    return int(df["reused_from"].notna().sum()) if "reused_from" in df.columns else 0
 
 
 def pareto_mask(values) -> np.ndarray:
@@ -97,6 +105,9 @@ def status_text(df, *, name: str | None = None, n_trials: int | None = None) -> 
     total = f" of {n_trials}" if n_trials else ""
     head = f"sweep {name}: " if name else ""
     lines = [f"{head}{done}{total} trials finished (" + ", ".join(f"{s} {n}" for s, n in counts.items()) + ")"]
+    if reused := reused_count(df):
+        lines[-1] += (f"; {reused} of them proposed a configuration that had finished already: its result reused, "
+                      "nothing trained")
     lines += cost_lines(df)
     best = best_trials(df, 1)
     if best.empty:
@@ -158,6 +169,7 @@ STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wal
 def cost_lines(df) -> list[str]:
     """Per-trial cost of the COMPLETE trials: mean wall seconds per stage, peak memory, and the sweep's throughput
     (finished trials per hour of wall time between the first start and the last end)."""
+    df = df[df["reused_from"].isna()] if "reused_from" in df.columns else df  # reused rows cost nothing
     done = df[df["state"] == "COMPLETE"]
     if done.empty:
         return []

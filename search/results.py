@@ -5,10 +5,10 @@ bucket one whole object: search/storage.py), so the store is readable while the 
 leaves either the old row or the new one, never half of one; writing the same trial again replaces its row.
 `read_results` concatenates the files; `export` writes one file.
 
-Schema (SCHEMA_VERSION = 5; version 1 files (without the sampling/critics split), version 2 files (without the
-stage ceilings), version 3 files (without guidance_rule) and version 4 files (without the ink columns) are still
-read: their missing columns are null, except guidance_rule, which read_results gives as 'cfg', the only rule before
-version 4). Every column but sweep, trial,
+Schema (SCHEMA_VERSION = 6; version 1 files (without the sampling/critics split), version 2 files (without the
+stage ceilings), version 3 files (without guidance_rule), version 4 files (without the ink columns) and version 5
+files (without reused_from) are still read: their missing columns are null, except guidance_rule, which
+read_results gives as 'cfg', the only rule before version 4). Every column but sweep, trial,
 state and schema_version may be null.
 
 | column                 | type          | meaning                                                                  |
@@ -49,6 +49,7 @@ state and schema_version may be null.
 | retries, oom_retries   | int64         | restarts after a failed worker (node lost, out of GPU memory) / OOM ones |
 | code_version           | string        | `git describe --always --dirty` or the package version                   |
 | error                  | string        | why a FAIL trial failed (or why a trial was pruned)                      |
+| reused_from            | int64         | the earlier trial of the sweep whose result this row repeats: the sampler proposed a configuration that had finished already, so nothing was trained (search/driver.py); null for a trial that ran |
 | run_dir                | string        | the trial's run directory (checkpoints, samples.png), relative to the sweep directory (older rows: absolute); read_results gives it absolute |
 | started_at, finished_at| timestamp[us, UTC] | when the attempt that finished the trial started, and when it ended   |
 | param.<name>           | per parameter | every searched parameter (search/space.py names: w_prototype, family...) |
@@ -68,7 +69,7 @@ import pyarrow.parquet as pq
 from models.atomic import atomic_open
 from search.storage import Location, as_path, read_parquet, write_atomic
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 PARAM_PREFIX = "param."
 RESULTS_DIR = "results"
@@ -96,7 +97,7 @@ SCHEMA = pa.schema([
     ("ink_grey_share", pa.float64()), ("ink_grey_share_human", pa.float64()), ("ink_grey_share_ae", pa.float64()),
     ("lake2015_originality", pa.float64()), ("lake2015_recognizability", pa.float64()),
     ("node", pa.string()), ("ray_node", pa.string()), ("retries", pa.int64()), ("oom_retries", pa.int64()),
-    ("code_version", pa.string()), ("error", pa.string()), ("run_dir", pa.string()),
+    ("code_version", pa.string()), ("error", pa.string()), ("reused_from", pa.int64()), ("run_dir", pa.string()),
     ("started_at", _TIME), ("finished_at", _TIME),
 ])
 COLUMNS = tuple(SCHEMA.names)

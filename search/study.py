@@ -153,9 +153,19 @@ def rows_by_trial(sweep_dir: str | Path) -> dict[int, dict[str, Any]]:
 def row_values(spec, row: Mapping[str, Any]) -> list[float] | None:
     """The objective value(s) a COMPLETE row gives the study, or None when they are missing or not finite."""
     values = [row.get("value_0")] + ([row.get("value_1")] if len(spec.directions) > 1 else [])
-    if any(_missing(v) or not math.isfinite(float(v)) for v in values):
+    if any(missing(v) or not math.isfinite(float(v)) for v in values):
         return None
     return [float(v) for v in values]
+
+
+def finished_twin(study: optuna.Study, params: Mapping[str, Any], *, exclude: int) -> int | None:
+    """The first COMPLETE trial of the study (other than `exclude`) with exactly these parameters: a sampler that
+    chooses from lists (`choices`) may propose a configuration again, and the driver reuses its result."""
+    params = dict(params)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.number != exclude and t.params == params:
+            return t.number
+    return None
 
 
 def tell_from_row(study: optuna.Study, spec, number: int, row: Mapping[str, Any]) -> TrialState:
@@ -170,17 +180,17 @@ def tell_from_row(study: optuna.Study, spec, number: int, row: Mapping[str, Any]
         from search.results import write_trial_row
 
         state = TrialState.FAIL
-        fixed = {k: v for k, v in row.items() if not _missing(v)}
+        fixed = {k: v for k, v in row.items() if not missing(v)}
         fixed.update(state="FAIL", error="the trial finished without finite objective values "
                                          f"(value_0={row.get('value_0')!r}, value_1={row.get('value_1')!r})")
         write_trial_row(spec.dir(), fixed, space=spec.space)
-    if state == TrialState.PRUNED and not _missing(row.get("last_step")) and not _missing(row.get("last_value")):
+    if state == TrialState.PRUNED and not missing(row.get("last_step")) and not missing(row.get("last_value")):
         _report_once(study, number, float(row["last_value"]), int(row["last_step"]))
     study.tell(number, state=state)
     return state
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
     """None, NaN or NaT: what a row read back from Parquet holds for an empty cell."""
     import pandas as pd
 

@@ -146,6 +146,9 @@ def _drive(spec, raw, args: argparse.Namespace) -> int:
                         retry_failed=args.retry_failed, live=sys.stdout.isatty())
     counts = ", ".join(f"{s} {n}" for s, n in outcome.counts.items() if n)
     print(f"sweep {spec.name}: {counts or 'no trials'}; results in {spec.dir() / 'results'}")
+    if outcome.reused:
+        print(f"{outcome.reused} of the trials of this run proposed a configuration that had finished already: "
+              "its result reused, nothing trained (the sampler chooses from lists; results column reused_from)")
     print("most human-like configurations:")
     print(best_text(read_results(spec.dir()), 3))
     if outcome.aborted:

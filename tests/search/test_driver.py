@@ -362,3 +362,39 @@ def test_a_trial_left_running_without_all_its_parameters_gets_the_missing_ones(d
     assert study.get_trials()[0].params == params  # and the study records the rest
     assert config["train"]["rae"]["regularizers"] == {"prototype": params["w_prototype"],
                                                        "barlow": params["w_barlow"]}
+
+
+def test_a_configuration_proposed_again_is_not_trained_again(local_ray, tmp_path, data_dir, critics_dir, sweep_file):
+    """A sampler choosing from a list proposes finished configurations again (TPE does, to exploit; random here,
+    4 trials over 2 choices, one at a time): the driver finishes such a trial with the earlier trial's result, a
+    row that names it (reused_from) and no run directory, and the study gets the same value; rankings, costs and
+    throughput count each configuration once."""
+    from search.report import best_trials, cost_lines, status_text
+    from search.trial import trial_dir
+
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="again", n_trials=4, max_concurrent=1,
+                      search={"regularizers": {"prototype": {"choices": [1.0, 2.0]}}},
+                      sampler={"name": "random", "seed": 0})
+    spec, raw = read_sweep_file(path)
+    lines: list[str] = []
+    outcome = run_sweep(spec, raw, echo=lines.append)
+    df = read_results(spec.dir()).set_index("trial")
+    study = load_study(spec)
+    assert outcome.problems == [] and outcome.ran == 4 and sorted(df.index) == [0, 1, 2, 3]
+    trained = df[df["reused_from"].isna()]
+    reused = df[df["reused_from"].notna()]
+    assert len(trained) == trained["param.w_prototype"].nunique() == 2  # each choice trained once
+    assert outcome.reused == len(reused) == 2
+    for n, row in reused.iterrows():
+        twin = int(row["reused_from"])
+        assert twin < n and twin in trained.index and row["param.w_prototype"] == df.loc[twin, "param.w_prototype"]
+        assert row["state"] == "COMPLETE" and row["distance"] == df.loc[twin, "distance"]
+        assert study.trials[n].values == study.trials[twin].values
+        assert row["run_dir"] == df.loc[twin, "run_dir"]  # the samples that scored it
+        assert pd.isna(row["wall_total_s"]) and pd.isna(row["node"])  # nothing ran
+        assert not (trial_dir(spec.dir(), n) / "run").exists()
+        assert any(f"trial {n}:" in ln and f"finished already as trial {twin}" in ln for ln in lines)
+    table = df.reset_index()
+    assert sorted(best_trials(table, 10)["trial"]) == sorted(trained.index)
+    assert "2 of them proposed a configuration that had finished already" in status_text(table, n_trials=4)
+    assert "(2 trials in" in cost_lines(table)[-1]  # throughput over the trials that ran

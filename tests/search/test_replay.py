@@ -104,3 +104,18 @@ def test_default_tpe_tries_every_setting_first_and_the_random_start_does_not(tab
     assert np.allclose(sorted(first), middles)
     plain = [run_sampler(s, "tpe-random-start", seed=seed, n_trials=k) for seed in range(3)]
     assert any(not np.allclose(sorted(p), middles) for p in plain)
+
+
+def test_lists_mode_proposes_the_tables_configurations_and_trains_each_once(table):
+    """lists: the samplers choose among the table's own weights, as the grid does, and a configuration proposed
+    again is reused as the driver reuses it: a run trains each configuration at most once, so a budget of more
+    proposals than the table has configurations trains at most all of them."""
+    s = Surrogate.from_table(table)
+    assert s.weights("prototype") == [0.1, 10.0] and s.weights("none") == []
+    on_grid = sorted(s.distance(f, w) for f, w in s.grid)
+    for name in ("random", "tpe", "gp"):
+        true = run_sampler(s, name, seed=0, n_trials=30, lists=True)
+        assert 1 <= len(true) <= len(s.grid) and len(set(true)) == len(true), name  # no configuration twice
+        assert all(any(math.isclose(t, g) for g in on_grid) for t in true), name  # only the table's own
+    result = replay(s, ("random",), seeds=2, n_trials=30, lists=True)
+    assert result["lists"] and result["samplers"]["random"]["trainings"] <= len(s.grid)

@@ -126,7 +126,25 @@ def test_rows_before_schema_5_read_without_ink(tmp_path):
     pq.write_table(table.set_column(0, "schema_version", pa.array([4], type=pa.int32())), path)
     df = read_results(tmp_path).set_index("trial")
     assert df.loc[0, "ink_grey_share"] == 0.9 and pd.isna(df.loc[1, "ink_grey_share"])
-    assert list(df["schema_version"]) == [SCHEMA_VERSION, 4] and SCHEMA_VERSION == 5
+    assert list(df["schema_version"]) == [SCHEMA_VERSION, 4]
+
+
+def test_rows_before_schema_6_read_as_trials_that_ran(tmp_path):
+    """A schema-5 file (no reused_from, as every row committed before 2026-12-07 evening) reads beside a schema-6
+    one as a trial that ran; a reused row is left out of rankings (search.report.completed)."""
+    from search.report import completed, reused_count
+
+    write_trial_row(tmp_path, full_row(0), space=SPACE)
+    write_trial_row(tmp_path, {**full_row(1), "reused_from": 0}, space=SPACE)
+    write_trial_row(tmp_path, full_row(2), space=SPACE)
+    path = trial_path(tmp_path, 2)
+    table = pq.read_table(path).drop_columns(["reused_from"])
+    pq.write_table(table.set_column(0, "schema_version", pa.array([5], type=pa.int32())), path)
+    df = read_results(tmp_path)
+    assert list(df["schema_version"]) == [SCHEMA_VERSION, SCHEMA_VERSION, 5] and SCHEMA_VERSION == 6
+    assert df["reused_from"].tolist()[1] == 0 and df["reused_from"].isna().tolist() == [True, False, True]
+    assert list(completed(df)["trial"]) == [0, 2] and reused_count(df) == 1
+    assert reused_count(df.drop(columns=["reused_from"])) == 0
 
 
 def test_newer_schema_is_refused(tmp_path):
