@@ -138,6 +138,10 @@ class StudySearcher(Searcher):
         self.aborted: str | None = None
         self.ended: dict[str, int] = {}
         self.reused = 0  # trials finished with an earlier trial's result (_reuse), counted in ended too
+        # Trials whose configuration a running trial (the twin) is training: number -> (trial, params, twin).
+        # When the twin ends they reuse its result, or (it failed, was pruned) move to `ready` and train.
+        self.waiting: dict[int, tuple[optuna.Trial, dict, int]] = {}
+        self.ready: list[tuple[optuna.Trial, int, dict, str]] = []
         self.first_ends: list[tuple[str, str]] = []  # (state, error) of the first trials that end in this run
         self.threads = max(1, int(spec.resources["cpu"]))  # torch threads = the trial's cpu share
         self.pruning = spec.pruner["name"] != "none"
@@ -152,21 +156,29 @@ class StudySearcher(Searcher):
         from search.space import suggest
 
         while True:  # until a configuration to train (one that finished already is reused, not trained again)
-            if self.pending:
+            if self.ready:  # waited for a twin that then did not complete: trained after all
+                trial, number, params, what = self.ready.pop(0)
+            elif self.pending:
                 frozen = self.pending.pop(0)
                 trial = optuna.trial.Trial(self.study, frozen._trial_id)
                 # Suggesting again returns the values the trial holds and samples only what it lacks: a driver
                 # killed between study.ask() and the last suggestion left a RUNNING trial with some or no parameters.
                 number, params = frozen.number, suggest(trial, self.spec.space)
                 what = "continuing (left RUNNING by an earlier driver)"
-            elif n_finished(self.study) + len(self.live) < self.spec.n_trials:
+            elif n_finished(self.study) + len(self.live) + len(self.waiting) < self.spec.n_trials:
                 trial = self.study.ask()
                 number, params = trial.number, suggest(trial, self.spec.space)
                 what = "start"
             else:
-                return Searcher.FINISHED if not self.live else None
-            if not self._reuse(number, params):
+                return Searcher.FINISHED if not self.live and not self.waiting else None
+            if self._reuse(number, params):
+                continue
+            twin = next((w.number for w in self.live.values() if w.config.get("params") == dict(params)), None)
+            if twin is None:
                 break
+            self.waiting[number] = (trial, dict(params), twin)  # trained once: by the twin, which runs now
+            self.echo(f"trial {number}: {_fmt(params)} is what trial {twin} is training now: waits for its result "
+                      "instead of training it too")
         self.echo(f"trial {number}: {what} {_fmt(params)}")
         try:
             config = trial_config(self.spec, self.raw, number, params, threads=self.threads)
@@ -217,6 +229,19 @@ class StudySearcher(Searcher):
         elif result is not None and result.get("stage") == "done":
             self._tell_from_row(live)
         # else: stopped by a signal, or removed while pending: it stays RUNNING and the next run continues it.
+        self._release_waiting(live.number)
+
+    def _release_waiting(self, twin: int) -> None:
+        """The trials that waited for `twin` reuse its result if it completed, else they train (ready). While the
+        driver stops they stay RUNNING in the study, and the next run settles them the same way."""
+        if self.stopping:
+            return
+        for number, (trial, params, of) in list(self.waiting.items()):
+            if of == twin:
+                del self.waiting[number]
+                if not self._reuse(number, params):
+                    self.ready.append((trial, number, params, f"start (trial {twin}, the same configuration, "
+                                                              "did not complete)"))
 
     def save(self, checkpoint_path: str) -> None:
         pass  # nothing to save: the study is the state

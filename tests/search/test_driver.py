@@ -398,3 +398,20 @@ def test_a_configuration_proposed_again_is_not_trained_again(local_ray, tmp_path
     assert sorted(best_trials(table, 10)["trial"]) == sorted(trained.index)
     assert "2 of them proposed a configuration that had finished already" in status_text(table, n_trials=4)
     assert "(2 trials in" in cost_lines(table)[-1]  # throughput over the trials that ran
+
+
+def test_a_configuration_proposed_while_it_trains_waits_for_that_trial(local_ray, tmp_path, data_dir, critics_dir,
+                                                                        sweep_file):
+    """Two slots and one configuration: the trials proposed while trial 0 trains it wait for its result instead of
+    training it beside it, then reuse it; one training in all."""
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="twins", n_trials=3, max_concurrent=2,
+                      search={"regularizers": {"prototype": {"choices": [1.0]}}}, sampler={"name": "random", "seed": 0})
+    spec, raw = read_sweep_file(path)
+    lines: list[str] = []
+    outcome = run_sweep(spec, raw, echo=lines.append)
+    df = read_results(spec.dir()).set_index("trial")
+    assert outcome.problems == [] and outcome.ran == 3 and outcome.reused == 2
+    assert df["reused_from"].isna().sum() == 1 and df["reused_from"].dropna().tolist() == [0.0, 0.0]
+    assert sum("is what trial 0 is training now" in ln for ln in lines) == 2, lines
+    assert [ln for ln in lines if ": start " in ln] == [ln for ln in lines if ln.startswith("trial 0: start")]
+    assert load_study(spec).trials[2].values == load_study(spec).trials[0].values
