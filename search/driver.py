@@ -13,7 +13,10 @@ directories and result rows; Tune's experiment directory is disposable: every dr
       settle_stale                RUNNING trials of a dead driver: tell from their row, or run them again
       Tuner(fit)                  StudySearcher.suggest: stale trials first (same number and params), then
                                   study.ask() (enqueued warm starts come first there) until n_trials are finished
-                                  or in flight;  PruneStopper: Optuna's pruner on the 'rae_done' / 'ldm' reports
+                                  or in flight;  a configuration that finished already is not trained again
+                                  (_reuse: a row naming the earlier trial, its value told), one being trained
+                                  waits for that trial (waiting);  PruneStopper: Optuna's pruner on the
+                                  'rae_done' / 'ldm' reports
       on_trial_complete           the row exists (written by the trial) -> tell it;  pruned -> PRUNED row, tell;
                                   Ray error -> FAIL row, tell;  stopped by SIGINT/SIGTERM -> nothing: RUNNING stays
       check_agreement             one row per trial, same state (a warning if not)
@@ -149,8 +152,10 @@ class StudySearcher(Searcher):
         self.board = None  # search.progress.ProgressBoard, set by _fit
 
     def suggest(self, trial_id: str):
-        """Tune asks whenever a slot is free: stale trials first, then study.ask() (which hands out enqueued
-        warm-start trials before sampling) while finished + in flight < n_trials."""
+        """Tune asks whenever a slot is free: trials whose twin did not complete, stale trials, then study.ask()
+        (which hands out enqueued warm-start trials before sampling) while finished + in flight + waiting <
+        n_trials. A proposed configuration that finished already is reused and one that a running trial trains
+        waits for it; the loop then asks again, so the free slot goes to a configuration that needs training."""
         if self.stopping:
             return None
         from search.space import suggest
