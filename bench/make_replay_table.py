@@ -3,7 +3,7 @@
     .venv/bin/python bench/make_replay_table.py [--sweeps standard_grid_v5,...] [--root results] [--out ...]
 
 The default: examples/standard_grid_v5.yaml (seven settings x three or four weights, seed 0), its edge weights
-and its seed repeats, under results/, scored by the v5 critics (docs/performance.md). The v3-critics table
+and its seed repeats (seeds 1 and 2 of the three nearest settings since 2026-12-07 evening), under results/, scored by the v5 critics (docs/performance.md). The v3-critics table
 (bench/replay_table_v3grid.parquet) came from standard_grid, standard_grid_seed1, standard_grid_redraw,
 standard_grid_edges, standard_grid_edges2 and standard_best_seed1 under results/v3. The v2-critics table
 (bench/replay_table_v2grid.parquet) came from standard_grid, standard_grid_seed1,
@@ -32,7 +32,8 @@ KEEP = ("sweep", "trial", "state", "setting", "seed", "originality", "recognizab
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sweeps", default="standard_grid_v5,standard_grid_v5_edges,standard_grid_v5_edges2,"
-                   "standard_grid_v5_seed1,standard_v5_seed1", help="comma list of sweep names under --root")
+                   "standard_grid_v5_seed1,standard_v5_seed1,standard_grid_v5_seed1b,standard_grid_v5_seed2",
+                   help="comma list of sweep names under --root")
     p.add_argument("--root", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_name("replay_table.parquet")))
     args = p.parse_args(argv)
