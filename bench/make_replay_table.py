@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from search.rescore import combined_results
+    from search.results import trained_rows
 
     try:
         df, notes = combined_results([Path(args.root) / name for name in args.sweeps.split(",")])
@@ -46,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if notes:  # scored by different critics: `humanlike sweep rescore NAME` first
         p.error("; ".join(notes))
-    if "reused_from" in df.columns:  # a repeat of an earlier trial's result is not another observation
-        df = df[df["reused_from"].isna()]
+    df = trained_rows(df)  # a repeat of an earlier trial's result is not another observation
     params = [c for c in df.columns if c.startswith("param.")]
     df = df[[c for c in KEEP if c in df.columns] + params]
     df.to_parquet(args.out, index=False)

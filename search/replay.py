@@ -59,9 +59,9 @@ class Surrogate:
     def from_table(cls, table) -> "Surrogate":
         """A pandas DataFrame of result rows (search/results.py columns) of one family-mode sweep, or several
         sweeps of the same configurations with other seeds."""
-        df = table[table["state"] == "COMPLETE"].copy()
-        if "reused_from" in df.columns:  # a repeat of an earlier trial's result is not another seed's observation
-            df = df[df["reused_from"].isna()]
+        from search.results import trained_rows
+
+        df = trained_rows(table[table["state"] == "COMPLETE"]).copy()  # a reused row is not another observation
         if df.empty:
             raise ValueError("the replay table has no COMPLETE trials")
         if "param.family" not in df.columns:

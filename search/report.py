@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models.config import setting_name
-from search.results import PARAM_PREFIX
+from search.results import PARAM_PREFIX, trained_rows
 
 _DPI = 150
 
@@ -64,13 +64,13 @@ def setting_of(row) -> str:
 def completed(df):
     """The COMPLETE rows with a distance, each configuration's result once: rows that reused an earlier trial's
     result (reused_from, search/driver.py) repeat it and are left out of rankings, fits and means over seeds."""
-    done = df[(df["state"] == "COMPLETE") & df["distance"].notna()]
-    return done[done["reused_from"].isna()] if "reused_from" in done.columns else done
+    done = trained_rows(df)
+    return done[(done["state"] == "COMPLETE") & done["distance"].notna()]
 
 
 def reused_count(df) -> int:
     """How many rows reused an earlier trial's result instead of training (0 for rows before schema 6)."""
-    return int(df["reused_from"].notna().sum()) if "reused_from" in df.columns else 0
+    return len(df) - len(trained_rows(df))
 
 
 def pareto_mask(values) -> np.ndarray:
@@ -169,7 +169,7 @@ STAGE_COLUMNS = (("RAE", "wall_rae_s"), ("LDM", "wall_ldm_s"), ("sampling", "wal
 def cost_lines(df) -> list[str]:
     """Per-trial cost of the COMPLETE trials: mean wall seconds per stage, peak memory, and the sweep's throughput
     (finished trials per hour of wall time between the first start and the last end)."""
-    df = df[df["reused_from"].isna()] if "reused_from" in df.columns else df  # reused rows cost nothing
+    df = trained_rows(df)  # reused rows cost nothing
     done = df[df["state"] == "COMPLETE"]
     if done.empty:
         return []

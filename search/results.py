@@ -283,6 +283,12 @@ def relative_run_dir(sweep_dir, row: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**row, "run_dir": relative_to_sweep(sweep_dir, row["run_dir"])}
 
 
+def trained_rows(df):
+    """The rows of trials that trained: without those that reused an earlier trial's result (reused_from, written
+    by search/driver.py), which repeat it. Every row before schema 6 trained."""
+    return df[df["reused_from"].isna()] if "reused_from" in df.columns else df
+
+
 def read_any(path: str | Path):
     """A sweep directory's rows, or an exported Parquet file, as a DataFrame."""
     path = as_path(path)
