@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_replay.py [bench/replay_table.parquet] [--seeds 20]
         [--samplers grid,random,tpe,tpe-random-start,gp] [--trials N] [--tolerance 0.10] [--out replay.png]
+        [--lists] [--screen bench/replay_table_quick_v5.parquet --screen-best 3]
 
 The table is real: the paper's protocol at the standard preset on Omniglot, every trial of the sweeps of
 docs/recipe.md ("The paper's question": examples/standard_grid.yaml, its seed-1 repeats and its edge weights),
@@ -10,7 +11,9 @@ exported by bench/make_replay_table.py; the configurations trained with two seed
 Prints, per sampler, the median and interquartile range over seeds of the number of trials to reach the target
 (the table's best distance + tolerance), and the ratio of the default sampler (TPE, with its initial design) to the
 grid; draws the convergence curves. Targets (issue 14): TPE at most a third of the grid's trials at 10%, no worse
-than the grid at 5%.
+than the grid at 5%. With --screen, a cheaper sweep of the same configurations (the quick preset's) screens them:
+every sampler runs the screen's K nearest configurations first (a sweep's warm_start: {parquet, best: K}), and the
+screen's own cost is printed in the table's trials, to be added to the trials counted here.
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lists", action="store_true",
                    help="the samplers choose among the table's own weights (as the grid does), a configuration "
                         "proposed again reused as a sweep reuses it: trials then count trainings")
+    p.add_argument("--screen", metavar="TABLE",
+                   help="a cheaper sweep of the same configurations (e.g. the quick preset's): its --screen-best "
+                        "nearest configurations run first, as warm_start: {parquet: ..., best: K} runs them")
+    p.add_argument("--screen-best", type=int, default=3, metavar="K")
     args = p.parse_args(argv)
 
     import pandas as pd
@@ -48,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"table {args.table}: {surrogate.n_rows} trials, {len(surrogate.grid)} configurations, settings "
           f"{', '.join(surrogate.curves)}; seed noise (originality, recognizability) = "
           f"({surrogate.noise[0]:.4f}, {surrogate.noise[1]:.4f})")
+    first = ()
+    if args.screen:
+        if not Path(args.screen).is_file():
+            p.error(f"--screen: table not found: {args.screen}")
+        screen = Surrogate.from_table(pd.read_parquet(args.screen))
+        first = screen_summary(screen, surrogate, args.screen, args.screen_best)
     t0 = time.perf_counter()
     result = replay(surrogate, samplers, seeds=args.seeds, n_trials=args.trials, tolerance=args.tolerance,
-                    lists=args.lists)
+                    lists=args.lists, first=first)
     print(f"best distance in the table {result['best']:.4f}; target (+{args.tolerance:.0%}) {result['target']:.4f}; "
           f"budget {result['n_trials']} trials; {args.seeds} seeds; {time.perf_counter() - t0:.0f} s"
           + ("; lists: the table's weights, trials to target = trainings, proposals again reused" if args.lists
@@ -64,6 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     plot(result, args.out)
     print(f"curves: {args.out}")
     return 0
+
+
+def screen_summary(screen, surrogate, path: str, k: int) -> list:
+    """Print how the screen ranks the table's configurations and what it costs; return its k nearest."""
+    from scipy.stats import spearmanr
+
+    shared = [c for c in screen.ranked() if c in surrogate.grid]
+    if not shared:
+        raise SystemExit(f"--screen: {path} holds none of the table's configurations")
+    rho = spearmanr([screen.distance(*c) for c in shared], [surrogate.distance(*c) for c in shared]).statistic
+    target_rank = {c: i + 1 for i, c in enumerate(surrogate.ranked())}
+    first = shared[:k]
+    cost = screen.n_rows * screen.mean_wall_s / surrogate.mean_wall_s
+    print(f"screen {path}: {screen.n_rows} trials, {len(shared)} of the table's configurations; Spearman of the "
+          f"two distances over them {rho:.2f}; its cost {cost:.1f} of the table's trials (mean wall "
+          f"{screen.mean_wall_s / 60:.1f} vs {surrogate.mean_wall_s / 60:.1f} min a trial)")
+    print("screen's nearest first (its distance; the table's distance and rank): " + "; ".join(
+        f"{f} {'' if w is None else f'{w:g} '}({screen.distance(f, w):.3f}; {surrogate.distance(f, w):.3f}, "
+        f"#{target_rank[(f, w)]})" for f, w in first))
+    return first
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class Surrogate:
     noise: tuple[float, float]  # seed-to-seed std of (originality, recognizability)
     grid: tuple[tuple[str, float | None], ...]  # the table's configurations, in table order
     n_rows: int
+    mean_wall_s: float = float("nan")  # mean wall_total_s of a trial (nan when the table has no times)
 
     @classmethod
     def from_table(cls, table) -> "Surrogate":
@@ -83,7 +84,8 @@ class Surrogate:
                                    part["recognizability"].to_numpy()[order])
         noise = (_pooled_std(groups["originality"]), _pooled_std(groups["recognizability"]))
         grid = tuple((f, None if w < 0 else float(w)) for f, w in means.index)
-        return cls(curves=curves, human=human, noise=noise, grid=grid, n_rows=len(df))
+        wall = float(df["wall_total_s"].mean()) if "wall_total_s" in df.columns else float("nan")
+        return cls(curves=curves, human=human, noise=noise, grid=grid, n_rows=len(df), mean_wall_s=wall)
 
     def axes(self, family: str, weight: float | None) -> tuple[float, float]:
         if family not in self.curves:
@@ -101,6 +103,10 @@ class Surrogate:
     def best(self) -> float:
         """The best noise-free distance among the table's own configurations (the target of the benchmark)."""
         return min(self.distance(f, w) for f, w in self.grid)
+
+    def ranked(self) -> list[tuple[str, float | None]]:
+        """The table's configurations nearest to the human point first (noise-free: the measured means)."""
+        return sorted(self.grid, key=lambda c: self.distance(*c))
 
     def weights(self, family: str) -> list[float]:
         """The weights the table holds for a setting, ascending (empty for 'none')."""
@@ -151,15 +157,20 @@ def space_spec(surrogate: Surrogate, sampler: str, seed: int, n_trials: int, *, 
     return sweep_from_dict(raw, check_data=False)
 
 
-def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int, lists: bool = False) -> np.ndarray:
+def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int, lists: bool = False,
+                first: Sequence[tuple[str, float | None]] = ()) -> np.ndarray:
     """The noise-free distance of each of the n_trials configurations the sampler proposes, in order. lists: the
     sampler chooses among the table's own configurations (as the grid does), and a configuration proposed again is
     reused as a sweep's driver reuses it (search/driver.py: the study is told the first observation again, nothing
-    is trained): only the trainings are returned, so that trials to the target count trainings."""
+    is trained): only the trainings are returned, so that trials to the target count trainings. first: (setting,
+    weight) configurations run before the sampler proposes anything, as a sweep's warm_start enqueues them (the
+    grid runs them first, then the rest of its configurations in its random order)."""
     rng = np.random.default_rng(seed)
+    first = [tuple(c) for c in first]
     if sampler == "grid":
         order = rng.permutation(len(surrogate.grid))
-        proposals = [surrogate.grid[i] for i in order][:n_trials]
+        rest = [surrogate.grid[i] for i in order if surrogate.grid[i] not in first]
+        proposals = (first + rest)[:n_trials]
         return np.array([surrogate.distance(f, w) for f, w in proposals])
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
@@ -174,10 +185,15 @@ def run_sampler(surrogate: Surrogate, sampler: str, *, seed: int, n_trials: int,
         warnings.simplefilter("ignore")  # experimental-feature warnings of TPE/GP options
         if sampler == "gp":  # sweeps refuse GP on the conditional space: it gets a flat encoding (_flat_suggest)
             study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed), direction="minimize")
+            for family, weight in first:
+                study.enqueue_trial({"family": family, "u": _position(surrogate, family, weight)})
             propose = lambda trial: _flat_suggest(trial, surrogate, lists=lists)  # noqa: E731
         else:
             spec = space_spec(surrogate, sampler, seed, n_trials, lists=lists)
             study = optuna.create_study(sampler=make_sampler(spec), direction="minimize")
+            for family, weight in first:  # a warm start: the driver enqueues it instead of the initial design
+                study.enqueue_trial({"family": family} if weight is None else
+                                    {"family": family, f"w_{family}": weight})
             enqueue_initial_design(study, spec)  # what a sweep's driver does to a new study
             propose = lambda trial: _family_weight(suggest(trial, spec.space))  # noqa: E731
         true, seen = [], {}
@@ -214,6 +230,15 @@ def _flat_suggest(trial, surrogate: Surrogate, *, lists: bool = False) -> tuple[
     return family, 10 ** x
 
 
+def _position(surrogate: Surrogate, family: str, weight: float | None) -> float:
+    """_flat_suggest's u of a weight: its position in log10 within the setting's range (0 for 'none')."""
+    span = surrogate.ranges()[family]
+    if span is None or weight is None:
+        return 0.0
+    lo, hi = math.log10(span[0]), math.log10(span[1])
+    return min(max((math.log10(weight) - lo) / (hi - lo), 0.0), 1.0)
+
+
 def trials_to_target(true: np.ndarray, target: float) -> int | None:
     """1-based index of the first proposal within the target, None if none is."""
     hits = np.flatnonzero(true <= target)
@@ -221,10 +246,15 @@ def trials_to_target(true: np.ndarray, target: float) -> int | None:
 
 
 def replay(surrogate: Surrogate, samplers: Sequence[str] = SAMPLERS, *, seeds: int = 20, n_trials: int | None = None,
-           tolerance: float = 0.10, lists: bool = False, progress=None) -> dict[str, Any]:
+           tolerance: float = 0.10, lists: bool = False, first: Sequence[tuple[str, float | None]] = (),
+           progress=None) -> dict[str, Any]:
     """{'target', 'best', 'grid_size', 'samplers': {name: {'trials': [...], 'median', 'q25', 'q75', 'misses',
-    'trainings', 'curves': (seeds, n_trials) best-so-far noise-free distance}}}. lists: run_sampler's; 'trials'
-    then counts trainings (a reused proposal is free) and 'trainings' is the median a run of n_trials trained."""
+    'trainings', 'curves': (seeds, n_trials) best-so-far noise-free distance}}}. lists, first: run_sampler's;
+    with lists 'trials' counts trainings (a reused proposal is free) and 'trainings' is the median a run of n_trials
+    trained."""
+    unknown = [c for c in first if c[0] not in surrogate.curves]
+    if unknown:
+        raise ValueError(f"first: settings not in the replay table: {sorted({c[0] for c in unknown})}")
     n_trials = n_trials or len(surrogate.grid)
     best = surrogate.best()
     target = best * (1.0 + tolerance)
@@ -234,7 +264,7 @@ def replay(surrogate: Surrogate, samplers: Sequence[str] = SAMPLERS, *, seeds: i
     for name in samplers:
         counts, curves, trained = [], [], []
         for seed in range(seeds):
-            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials, lists=lists)
+            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials, lists=lists, first=first)
             trained.append(len(true))
             counts.append(trials_to_target(true, target))
             curves.append(np.minimum.accumulate(_pad(true, n_trials)))

@@ -312,41 +312,67 @@ def export(sweep_dir: str | Path, out_path: str | Path) -> int:
 def finished_params(df, space) -> list[dict[str, Any]]:
     """The parameters of the COMPLETE rows of a results frame that lie in `space` (others are skipped: an
     earlier sweep may have searched another space), in trial order, without duplicates."""
-    from search.errors import SweepError
-    from search.space import Range, check_params, dims_by_name
-
-    dims = dims_by_name(space)
-    names = space.param_names()
     out: list[dict[str, Any]] = []
     for _, row in df[df["state"] == "COMPLETE"].iterrows():
-        params = {}
-        for name in names:
-            value = row.get(f"{PARAM_PREFIX}{name}")
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            value = _plain(value)
-            dim = dims.get(name)
-            if isinstance(dim, Range) and dim.integer and isinstance(value, float) and value.is_integer():
-                value = int(value)  # an int column promoted to float by a missing value
-            params[name] = value
-        try:
-            check_params(space, params)
-        except SweepError:
-            continue
+        params = _params_in(row, space)
         if params and params not in out:
             out.append(params)
     return out
 
 
+def _params_in(row, space) -> dict[str, Any] | None:
+    """A result row's parameters, or None when they do not lie in `space`."""
+    from search.errors import SweepError
+    from search.space import Range, check_params, dims_by_name
+
+    dims = dims_by_name(space)
+    params = {}
+    for name in space.param_names():
+        value = row.get(f"{PARAM_PREFIX}{name}")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        value = _plain(value)
+        dim = dims.get(name)
+        if isinstance(dim, Range) and dim.integer and isinstance(value, float) and value.is_integer():
+            value = int(value)  # an int column promoted to float by a missing value
+        params[name] = value
+    try:
+        check_params(space, params)
+    except SweepError:
+        return None
+    return params
+
+
 def warm_start_params(spec) -> list[dict[str, Any]]:
     """The configurations to enqueue before sampling: warm_start.configs, then the finished trials of each
-    warm_start.parquet source (a sweep directory or an exported file). Duplicates are dropped."""
+    warm_start.parquet source (a sweep directory or an exported file), or with warm_start.best = K only each
+    source's K configurations nearest to people (nearest_params). Duplicates are dropped."""
     out = [dict(c) for c in spec.warm_start.configs]
     for source in spec.warm_start.parquet:
-        for params in finished_params(read_any(source), spec.space):
+        df = read_any(source)
+        chosen = (finished_params(df, spec.space) if spec.warm_start.best is None
+                  else nearest_params(df, spec.space, spec.warm_start.best))
+        for params in chosen:
             if params not in out:
                 out.append(params)
     return out
+
+
+def nearest_params(df, space, k: int) -> list[dict[str, Any]]:
+    """The k configurations of a results frame nearest to the human point, nearest first: COMPLETE rows that
+    trained (not reused), a configuration trained with several seeds ranked by its mean distance, ties by the
+    first trial; configurations outside `space` are skipped as finished_params skips them."""
+    done = trained_rows(df)
+    done = done[(done["state"] == "COMPLETE") & done["distance"].notna()].sort_values("trial", kind="stable")
+    ranked: dict[str, tuple[int, dict[str, Any], list[float]]] = {}  # config -> (first row, params, distances)
+    for order, (_, row) in enumerate(done.iterrows()):
+        params = _params_in(row, space)
+        if not params:
+            continue
+        entry = ranked.setdefault(repr(sorted(params.items())), (order, params, []))
+        entry[2].append(float(row["distance"]))
+    best = sorted(ranked.values(), key=lambda e: (sum(e[2]) / len(e[2]), e[0]))
+    return [params for _, params, _ in best[:k]]
 
 
 # --- provenance -----------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@
     warm_start:                      # trials run first: given configurations and/or the finished trials of an
       configs: [{w_prototype: 1.0, w_barlow: 10.0}]   # earlier sweep (its directory or a Parquet export)
       parquet: sweeps/earlier
+      best: 3                        # only the earlier sweep's 3 configurations nearest to people, nearest first
+                                     #   (a cheap screen, e.g. a quick-preset sweep, for a costlier one)
 
 `load_sweep` checks the whole file before anything starts (the training config is built once, the dataset
 directory must exist, the warm-start configurations must lie in the space) and raises one SweepError listing
@@ -83,6 +85,7 @@ class WarmStart:
 
     configs: tuple[dict[str, Any], ...] = ()  # flat param dicts, as `suggest` returns them
     parquet: tuple[str, ...] = ()  # earlier sweeps' directories or exported Parquet files: their COMPLETE trials
+    best: int | None = None  # only each source's `best` configurations nearest to people, nearest first (a screen)
 
     def __bool__(self) -> bool:
         return bool(self.configs or self.parquet)
@@ -522,7 +525,7 @@ def _pruner(value: Any, objective: str | None) -> dict[str, Any]:
 
 
 def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
-    raw = _mapping("warm_start", value, ("configs", "parquet"))
+    raw = _mapping("warm_start", value, ("configs", "parquet", "best"))
     if raw and grid:
         raise SweepError("warm_start: not available with sampler grid (the grid lists every configuration)")
     configs = raw.get("configs") or []
@@ -546,7 +549,13 @@ def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
             check_uri(p, "warm_start.parquet")
         elif not Path(p).exists():
             raise SweepError(f"warm_start.parquet: {p} does not exist (a sweep directory or a Parquet file)")
-    return WarmStart(configs=tuple(checked), parquet=tuple(parquet))
+    best = raw.get("best")
+    if best is not None:
+        if isinstance(best, bool) or not isinstance(best, int) or best < 1:
+            raise SweepError(f"warm_start.best: expected a whole number >= 1, got {best!r}")
+        if not parquet:
+            raise SweepError("warm_start.best: ranks an earlier sweep's trials; give warm_start.parquet too")
+    return WarmStart(configs=tuple(checked), parquet=tuple(parquet), best=best)
 
 
 # --- settings that are each valid but cannot work together --------------------------------------------------------

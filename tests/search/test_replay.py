@@ -119,3 +119,23 @@ def test_lists_mode_proposes_the_tables_configurations_and_trains_each_once(tabl
         assert all(any(math.isclose(t, g) for g in on_grid) for t in true), name  # only the table's own
     result = replay(s, ("random",), seeds=2, n_trials=30, lists=True)
     assert result["lists"] and result["samplers"]["random"]["trainings"] <= len(s.grid)
+
+
+def test_screened_configurations_run_first_for_every_sampler(table):
+    """first (a screen's nearest configurations, as warm_start: {parquet, best} enqueues them): every sampler's first
+    trainings are exactly those, in that order, before it proposes anything; the grid then runs the rest once."""
+    s = Surrogate.from_table(table)
+    first = [("barlow", 100.0), ("none", None)]
+    expected = [s.distance(*c) for c in first]
+    for name in ("grid", "random", "tpe", "tpe-random-start", "gp"):
+        for lists in (False, True):
+            true = run_sampler(s, name, seed=1, n_trials=5, lists=lists, first=first)
+            assert np.allclose(true[:2], expected), (name, lists)
+    grid = run_sampler(s, "grid", seed=1, n_trials=10, first=first)
+    assert len(grid) == len(s.grid) and np.allclose(sorted(grid), sorted(s.distance(*c) for c in s.grid))
+    ranked = s.ranked()
+    assert [s.distance(*c) for c in ranked] == sorted(s.distance(*c) for c in s.grid)
+    result = replay(s, ("grid", "tpe"), seeds=2, n_trials=5, first=ranked[:1])
+    assert all(r["trials"] == [1, 1] for r in result["samplers"].values())  # the screen's first is the best
+    with pytest.raises(ValueError, match="not in the replay table"):
+        replay(s, ("grid",), seeds=1, first=[("vq", 1.0)])

@@ -192,5 +192,32 @@ def test_warm_start_from_an_earlier_sweep_yields_its_finished_configurations(tmp
     assert asked == configs
 
 
+def test_warm_start_best_takes_an_earlier_sweeps_nearest_configurations_nearest_first(tmp_path, data_dir):
+    """warm_start.best = K: the K configurations of the earlier sweep nearest to people, nearest first; a
+    configuration trained with two seeds ranks by its mean distance; a reused row, a failed one and one outside the
+    space do not count."""
+    earlier = tmp_path / "earlier"
+    rows = [  # (state, params, distance, reused_from)
+        ("COMPLETE", {"family": "kl", "w_kl": 0.5, "latent_size": 64}, 0.40, None),
+        ("COMPLETE", {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}, 0.20, None),
+        ("COMPLETE", {"family": "none", "latent_size": 64}, 0.30, None),
+        ("FAIL", {"family": "prototype", "w_prototype": 1.5, "latent_size": 32}, None, None),
+        ("COMPLETE", {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}, 0.50, None),  # mean 0.35
+        ("COMPLETE", {"family": "none", "latent_size": 64}, 0.30, 2),  # reused: not a second observation
+        ("COMPLETE", {"family": "prototype", "w_prototype": 9.0, "latent_size": 32}, 0.01, None),  # outside
+    ]
+    for n, (state, params, distance, reused) in enumerate(rows):
+        write_trial_row(earlier, {"sweep": "earlier", "trial": n, "state": state, "params": params,
+                                  "distance": distance, "reused_from": reused}, space=SPACE)
+    raw = {"name": "later", "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}}, "n_trials": 5,
+           "search": {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 1.0, "high": 3.0}},
+                      "params": {"latent_size": {"choices": [32, 64]}}},
+           "warm_start": {"parquet": str(earlier), "best": 2}}
+    assert warm_start_params(sweep_from_dict(raw)) == [{"family": "none", "latent_size": 64},
+                                                       {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}]
+    raw["warm_start"]["best"] = 10  # more than it holds: all three, nearest first
+    assert [c["family"] for c in warm_start_params(sweep_from_dict(raw))] == ["none", "prototype", "kl"]
+
+
 def test_code_version_is_recorded():
     assert isinstance(code_version(), str) and code_version()

@@ -141,6 +141,10 @@ def test_malformed_yaml_names_the_file(tmp_path):
      "warm_start.configs[0].w_prototype: 1000.0 lies outside the space"),
     (lambda r: r.update(warm_start={"configs": [{"w_kl": 1.0}]}), "warm_start.configs[0].w_kl: not a searched"),
     (lambda r: r.update(warm_start={"parquet": "/no/such/sweep"}), "warm_start.parquet: /no/such/sweep does not exist"),
+    (lambda r: r.update(warm_start={"configs": [{"w_prototype": 1.0}], "best": 2}),
+     "warm_start.best: ranks an earlier sweep's trials; give warm_start.parquet too"),
+    (lambda r: r.update(warm_start={"configs": [{"w_prototype": 1.0}], "best": 0}), "warm_start.best: expected a whole"),
+    (lambda r: r.update(warm_start={"configs": [{"w_prototype": 1.0}], "best": 2.5}), "warm_start.best: expected a whole"),
 ])
 def test_each_mistake_names_its_key(raw, edit, key):
     edit(raw)
