@@ -104,9 +104,11 @@ class Surrogate:
         """The best noise-free distance among the table's own configurations (the target of the benchmark)."""
         return min(self.distance(f, w) for f, w in self.grid)
 
-    def ranked(self) -> list[tuple[str, float | None]]:
-        """The table's configurations nearest to the human point first (noise-free: the measured means)."""
-        return sorted(self.grid, key=lambda c: self.distance(*c))
+    def ranked(self, *, noise: np.random.Generator | None = None) -> list[tuple[str, float | None]]:
+        """The table's configurations nearest to the human point first: by the measured means, or with `noise` as
+        one run of the table with other seeds would rank them (one seed-to-seed draw per configuration and axis)."""
+        scored = [(self.distance(*c, noise=noise), i) for i, c in enumerate(self.grid)]
+        return [self.grid[i] for _, i in sorted(scored)]
 
     def weights(self, family: str) -> list[float]:
         """The weights the table holds for a setting, ascending (empty for 'none')."""
@@ -246,25 +248,35 @@ def trials_to_target(true: np.ndarray, target: float) -> int | None:
 
 
 def replay(surrogate: Surrogate, samplers: Sequence[str] = SAMPLERS, *, seeds: int = 20, n_trials: int | None = None,
-           tolerance: float = 0.10, lists: bool = False, first: Sequence[tuple[str, float | None]] = (),
+           tolerance: float = 0.10, lists: bool = False, screen: Surrogate | None = None, screen_best: int = 3,
            progress=None) -> dict[str, Any]:
     """{'target', 'best', 'grid_size', 'samplers': {name: {'trials': [...], 'median', 'q25', 'q75', 'misses',
-    'trainings', 'curves': (seeds, n_trials) best-so-far noise-free distance}}}. lists, first: run_sampler's;
-    with lists 'trials' counts trainings (a reused proposal is free) and 'trainings' is the median a run of n_trials
-    trained."""
-    unknown = [c for c in first if c[0] not in surrogate.curves]
-    if unknown:
-        raise ValueError(f"first: settings not in the replay table: {sorted({c[0] for c in unknown})}")
+    'trainings', 'curves': (seeds, n_trials) best-so-far noise-free distance}}}. lists: run_sampler's; 'trials'
+    then counts trainings (a reused proposal is free) and 'trainings' is the median a run of n_trials trained.
+    screen: a cheaper table of the same configurations (another preset's); at each seed its screen_best nearest
+    configurations, as one run of it would rank them (its own seed noise drawn), are run first (run_sampler's
+    `first`, a sweep's warm_start: {parquet, best}); its 'screens' lists them per seed."""
+    shared = [] if screen is None else [c for c in screen.grid if c in surrogate.grid]
+    if screen is not None and not shared:
+        raise ValueError("screen: it holds none of the replay table's configurations")
     n_trials = n_trials or len(surrogate.grid)
     best = surrogate.best()
     target = best * (1.0 + tolerance)
     out: dict[str, Any] = {"best": best, "target": target, "grid_size": len(surrogate.grid), "n_trials": n_trials,
                            "seeds": seeds, "tolerance": tolerance, "noise": surrogate.noise, "lists": lists,
                            "samplers": {}}
+    firsts = []
+    for seed in range(seeds):
+        if screen is None:
+            firsts.append([])
+            continue
+        ranked = screen.ranked(noise=np.random.default_rng([seed, 1]))
+        firsts.append([c for c in ranked if c in shared][:screen_best])
+    out["screens"] = firsts
     for name in samplers:
         counts, curves, trained = [], [], []
         for seed in range(seeds):
-            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials, lists=lists, first=first)
+            true = run_sampler(surrogate, name, seed=seed, n_trials=n_trials, lists=lists, first=firsts[seed])
             trained.append(len(true))
             counts.append(trials_to_target(true, target))
             curves.append(np.minimum.accumulate(_pad(true, n_trials)))

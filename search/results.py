@@ -346,28 +346,36 @@ def _params_in(row, space) -> dict[str, Any] | None:
 def warm_start_params(spec) -> list[dict[str, Any]]:
     """The configurations to enqueue before sampling: warm_start.configs, then the finished trials of each
     warm_start.parquet source (a sweep directory or an exported file), or with warm_start.best = K only each
-    source's K configurations nearest to people (nearest_params). Duplicates are dropped."""
+    the sources' K configurations nearest to people, the sources' rows pooled (a configuration trained in several
+    of them ranked by its mean distance; nearest_params). Duplicates are dropped. With sampler grid only the
+    grid's own configurations are kept (the warm start then sets which of its points run first)."""
+    import pandas as pd
+
+    from search.space import grid_points
+
+    points = grid_points(spec.space) if spec.sampler.name == "grid" else None
     out = [dict(c) for c in spec.warm_start.configs]
-    for source in spec.warm_start.parquet:
-        df = read_any(source)
-        chosen = (finished_params(df, spec.space) if spec.warm_start.best is None
-                  else nearest_params(df, spec.space, spec.warm_start.best))
-        for params in chosen:
-            if params not in out:
-                out.append(params)
+    frames = [read_any(source) for source in spec.warm_start.parquet]
+    if spec.warm_start.best is None:
+        chosen = [params for df in frames for params in finished_params(df, spec.space)]
+    else:
+        chosen = nearest_params(pd.concat(frames, ignore_index=True), spec.space, spec.warm_start.best, among=points)
+    for params in chosen:
+        if params not in out and (points is None or params in points):
+            out.append(params)
     return out
 
 
-def nearest_params(df, space, k: int) -> list[dict[str, Any]]:
+def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The k configurations of a results frame nearest to the human point, nearest first: COMPLETE rows that
     trained (not reused), a configuration trained with several seeds ranked by its mean distance, ties by the
-    first trial; configurations outside `space` are skipped as finished_params skips them."""
+    first row; configurations outside `space` (or not in `among`, when given) are skipped."""
     done = trained_rows(df)
-    done = done[(done["state"] == "COMPLETE") & done["distance"].notna()].sort_values("trial", kind="stable")
+    done = done[(done["state"] == "COMPLETE") & done["distance"].notna()]
     ranked: dict[str, tuple[int, dict[str, Any], list[float]]] = {}  # config -> (first row, params, distances)
     for order, (_, row) in enumerate(done.iterrows()):
         params = _params_in(row, space)
-        if not params:
+        if not params or (among is not None and params not in among):
             continue
         entry = ranked.setdefault(repr(sorted(params.items())), (order, params, []))
         entry[2].append(float(row["distance"]))

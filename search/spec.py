@@ -29,7 +29,8 @@
       configs: [{w_prototype: 1.0, w_barlow: 10.0}]   # earlier sweep (its directory or a Parquet export)
       parquet: sweeps/earlier
       best: 3                        # only the earlier sweep's 3 configurations nearest to people, nearest first
-                                     #   (a cheap screen, e.g. a quick-preset sweep, for a costlier one)
+                                     #   (a cheap screen, e.g. a quick-preset sweep, for a costlier one); with
+                                     #   sampler grid the warm start reorders the grid: those of its points first
 
 `load_sweep` checks the whole file before anything starts (the training config is built once, the dataset
 directory must exist, the warm-start configurations must lie in the space) and raises one SweepError listing
@@ -85,7 +86,7 @@ class WarmStart:
 
     configs: tuple[dict[str, Any], ...] = ()  # flat param dicts, as `suggest` returns them
     parquet: tuple[str, ...] = ()  # earlier sweeps' directories or exported Parquet files: their COMPLETE trials
-    best: int | None = None  # only each source's `best` configurations nearest to people, nearest first (a screen)
+    best: int | None = None  # only the sources' `best` configurations nearest to people, nearest first (a screen)
 
     def __bool__(self) -> bool:
         return bool(self.configs or self.parquet)
@@ -255,7 +256,7 @@ def sweep_from_dict(raw: Mapping[str, Any], *, check_data: bool = True) -> Sweep
     if root is not None and raw.get("storage") in (None, "journal"):  # the default journal, in the sweep dir
         errors.run(_study_beside, root)
     pruner = errors.run(_pruner, raw.get("pruner"), objective)
-    warm = errors.run(_warm_start, raw.get("warm_start"), space, grid)
+    warm = errors.run(_warm_start, raw.get("warm_start"), space)
     # Only for a sweep about to run (check_data): an existing sweep's status and reports, and its trials, read
     # its saved file whatever rules were added since.
     if check_data and None not in (train, space, evaluation, resources):
@@ -524,10 +525,8 @@ def _pruner(value: Any, objective: str | None) -> dict[str, Any]:
     return out
 
 
-def _warm_start(value: Any, space: SpaceSpec | None, grid: bool) -> WarmStart:
+def _warm_start(value: Any, space: SpaceSpec | None) -> WarmStart:
     raw = _mapping("warm_start", value, ("configs", "parquet", "best"))
-    if raw and grid:
-        raise SweepError("warm_start: not available with sampler grid (the grid lists every configuration)")
     configs = raw.get("configs") or []
     if not isinstance(configs, list):
         raise SweepError(f"warm_start.configs: expected a list of parameter mappings, got {type(configs).__name__}")

@@ -135,7 +135,20 @@ def test_screened_configurations_run_first_for_every_sampler(table):
     assert len(grid) == len(s.grid) and np.allclose(sorted(grid), sorted(s.distance(*c) for c in s.grid))
     ranked = s.ranked()
     assert [s.distance(*c) for c in ranked] == sorted(s.distance(*c) for c in s.grid)
-    result = replay(s, ("grid", "tpe"), seeds=2, n_trials=5, first=ranked[:1])
-    assert all(r["trials"] == [1, 1] for r in result["samplers"].values())  # the screen's first is the best
-    with pytest.raises(ValueError, match="not in the replay table"):
-        replay(s, ("grid",), seeds=1, first=[("vq", 1.0)])
+
+
+def test_a_screen_runs_its_nearest_first_ranked_with_its_own_noise(table):
+    """replay(screen=...): the screen's nearest configurations (as one noisy run of it ranks them) run first; a
+    screen without noise that ranks the table's best first has every sampler find it at trial 1."""
+    s = Surrogate.from_table(table)
+    exact = Surrogate.from_table(table[table["seed"] == 0])  # one seed: no seed noise
+    assert exact.noise == (0.0, 0.0) and s.noise[0] > 0
+    assert exact.ranked()[0] == s.ranked()[0]  # seed 0 alone already ranks the table's best first
+    result = replay(s, ("grid", "tpe"), seeds=3, n_trials=5, screen=exact, screen_best=1)
+    assert result["screens"] == [[exact.ranked()[0]]] * 3
+    assert all(r["trials"] == [1, 1, 1] for r in result["samplers"].values())
+    noisy = replay(s, ("grid",), seeds=8, n_trials=5, screen=s, screen_best=2)["screens"]
+    assert all(len(f) == 2 and set(f) <= set(s.grid) for f in noisy)
+    assert len({tuple(f) for f in noisy}) > 1  # the noise reorders the screen from seed to seed
+    with pytest.raises(ValueError, match="none of the replay table"):
+        replay(s, ("grid",), seeds=1, screen=Surrogate.from_table(pd.DataFrame([_row("vq", 1.0, 0.5, 0.8)])))

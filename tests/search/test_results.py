@@ -12,6 +12,7 @@ import pytest
 from search.results import (COLUMNS, SCHEMA_VERSION, code_version, export, read_results, trial_path,
                             warm_start_params, write_trial_row)
 from search.space import parse_space, suggest
+from search.errors import SweepError
 from search.spec import sweep_from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -217,6 +218,49 @@ def test_warm_start_best_takes_an_earlier_sweeps_nearest_configurations_nearest_
                                                        {"family": "prototype", "w_prototype": 2.0, "latent_size": 32}]
     raw["warm_start"]["best"] = 10  # more than it holds: all three, nearest first
     assert [c["family"] for c in warm_start_params(sweep_from_dict(raw))] == ["none", "prototype", "kl"]
+    # a second source (another seed of KL 0.5) is pooled with the first: KL's mean 0.2 now ranks first
+    write_trial_row(tmp_path / "seed1", {"sweep": "seed1", "trial": 0, "state": "COMPLETE", "distance": 0.0,
+                                         "params": {"family": "kl", "w_kl": 0.5, "latent_size": 64}}, space=SPACE)
+    raw["warm_start"] = {"parquet": [str(earlier), str(tmp_path / "seed1")], "best": 2}
+    assert [c["family"] for c in warm_start_params(sweep_from_dict(raw))] == ["kl", "none"]
+
+
+def test_a_screen_reorders_a_grid_each_point_once(tmp_path, data_dir):
+    """sampler grid + warm_start {parquet, best}: the screen's nearest configurations that are grid points run
+    first (one that is not a grid point is skipped), then the rest of the grid in file order, every point once."""
+    from search.samplers import make_sampler
+    from search.study import enqueue_warm_start
+
+    earlier = tmp_path / "earlier"
+    rows = [({"family": "prototype", "w_prototype": 1.0, "latent_size": 32}, 0.5),
+            ({"family": "kl", "w_kl": 0.01, "latent_size": 32}, 0.2),
+            ({"family": "prototype", "w_prototype": 2.0, "latent_size": 32}, 0.1),  # not a grid point
+            ({"family": "none", "latent_size": 32}, 0.3)]
+    for n, (params, distance) in enumerate(rows):
+        write_trial_row(earlier, {"sweep": "earlier", "trial": n, "state": "COMPLETE", "params": params,
+                                  "distance": distance}, space=SPACE)
+    raw = {"name": "later", "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}}, "sampler": "grid",
+           "search": {"families": {"none": {}, "kl": {"choices": [0.01, 0.1]}, "prototype": {"choices": [1.0, 3.0]}},
+                      "params": {"latent_size": {"choices": [32]}}},
+           "warm_start": {"parquet": str(earlier), "best": 2}}
+    spec = sweep_from_dict(raw)
+    assert warm_start_params(spec) == [{"family": "kl", "w_kl": 0.01, "latent_size": 32},
+                                       {"family": "none", "latent_size": 32}]
+    study = optuna.create_study(sampler=make_sampler(spec))
+    assert enqueue_warm_start(study, spec) == 2
+    asked = []
+    for _ in range(spec.n_trials):
+        trial = study.ask()
+        asked.append(suggest(trial, spec.space))
+        study.tell(trial, 1.0)
+    assert spec.n_trials == 5 and asked == [
+        {"family": "kl", "w_kl": 0.01, "latent_size": 32}, {"family": "none", "latent_size": 32},
+        {"family": "kl", "w_kl": 0.1, "latent_size": 32},
+        {"family": "prototype", "w_prototype": 1.0, "latent_size": 32},
+        {"family": "prototype", "w_prototype": 3.0, "latent_size": 32}]
+    raw["warm_start"] = {"configs": [{"family": "prototype", "w_prototype": 2.0, "latent_size": 32}]}
+    with pytest.raises(SweepError, match=r"warm_start.configs\[0\].w_prototype: 2.0 lies outside the space"):
+        sweep_from_dict(raw)
 
 
 def test_code_version_is_recorded():
