@@ -345,9 +345,9 @@ def _params_in(row, space) -> dict[str, Any] | None:
 
 def warm_start_params(spec) -> list[dict[str, Any]]:
     """The configurations to enqueue before sampling: warm_start.configs, then the finished trials of each
-    warm_start.parquet source (a sweep directory or an exported file), or with warm_start.best = K only each
-    the sources' K configurations nearest to people, the sources' rows pooled (a configuration trained in several
-    of them ranked by its mean distance; nearest_params). Duplicates are dropped. With sampler grid only the
+    warm_start.parquet source (a sweep directory or an exported file); with warm_start.best = K only the K
+    configurations of those sources nearest to people, their rows pooled (a configuration trained in several of
+    them ranked by its mean distance; nearest_params). Duplicates are dropped. With sampler grid only the
     grid's own configurations are kept (the warm start then sets which of its points run first)."""
     import pandas as pd
 
