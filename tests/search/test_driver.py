@@ -415,3 +415,25 @@ def test_a_configuration_proposed_while_it_trains_waits_for_that_trial(local_ray
     assert sum("is what trial 0 is training now" in ln for ln in lines) == 2, lines
     assert [ln for ln in lines if ": start " in ln] == [ln for ln in lines if ln.startswith("trial 0: start")]
     assert load_study(spec).trials[2].values == load_study(spec).trials[0].values
+
+
+def test_a_screen_runs_first_then_the_rest_of_the_grid_once(local_ray, tmp_path, data_dir, critics_dir, sweep_file):
+    """sampler grid + warm_start {parquet: an earlier (cheaper) sweep, best: 1}: the earlier sweep's nearest
+    configuration trains first, then the rest of the grid in file order, every grid point once, nothing reused."""
+    from search.space import parse_space
+
+    space = parse_space({"regularizers": {"prototype": {"choices": [1.0, 2.0, 3.0]}}}, grid=True)
+    screen = tmp_path / "screen"
+    for n, (w, distance) in enumerate([(1.0, 0.6), (3.0, 0.2), (2.0, 0.4)]):
+        write_trial_row(screen, {"sweep": "screen", "trial": n, "state": "COMPLETE", "distance": distance,
+                                 "params": {"w_prototype": w}}, space=space)
+    path = sweep_file(tmp_path, data_dir, critics_dir, name="screened", max_concurrent=1,
+                      search={"regularizers": {"prototype": {"choices": [1.0, 2.0, 3.0]}}}, sampler={"name": "grid"},
+                      n_trials=3, warm_start={"parquet": str(screen), "best": 1})
+    spec, raw = read_sweep_file(path)
+    lines: list[str] = []
+    outcome = run_sweep(spec, raw, echo=lines.append)
+    df = read_results(spec.dir()).sort_values("trial")
+    assert outcome.problems == [] and outcome.ran == 3 and outcome.reused == 0
+    assert list(df["param.w_prototype"]) == [3.0, 1.0, 2.0] and set(df["state"]) == {"COMPLETE"}
+    assert "warm start: 1 configurations enqueued" in lines
