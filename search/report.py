@@ -534,13 +534,25 @@ def write_report(df, out_dir: str | Path, *, study=None, name: str | None = None
         paths.append(pareto_figure(df, out_dir / "pareto.png"))
     note = ""
     if len(completed(df)) and "dataset" in df.columns and df["dataset"].notna().any():
-        fig2, missing = figure2_best(df, out_dir / "figure2.png", data_dir=data_dir)
+        # A figure2.png already there came from an earlier report: one with fewer settings does not replace it.
+        earlier = (out_dir / "figure2.png").is_file()
+        partial = out_dir / "figure2_partial.png"
+        fig2, missing = figure2_best(df, partial, data_dir=data_dir)
+        if fig2 is not None and (not missing or not earlier):
+            fig2 = fig2.replace(out_dir / "figure2.png")
+        elif partial.is_file() and fig2 is None:
+            partial.unlink()  # a partial figure of an earlier report, now with nothing to draw
         if fig2 is not None:
             paths.append(fig2)
-        if fig2 is None:  # a figure2.png already there came from an earlier report: say so rather than delete it
+        if fig2 is None:
             note = ("\nFigure 2 was not redrawn: no trial has its samples on this machine (run directories are not "
                     "committed); a figure2.png beside this file is from an earlier report and may show other "
                     "weights than this table's.\n")
+        elif missing and earlier:
+            note = (f"\nFigure 2 was not redrawn: this machine lacks the samples of {', '.join(missing)} (run "
+                    "directories are not committed), so the figure2.png beside this file is kept from an earlier "
+                    "report and may show other weights than this table's; figure2_partial.png draws the settings "
+                    "whose samples are here.\n")
         elif missing:
             note = (f"\nFigure 2 leaves out {', '.join(missing)}: no trial of that configuration has its samples "
                     "on this machine (run directories are not committed).\n")

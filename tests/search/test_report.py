@@ -344,13 +344,21 @@ def test_figure2_draws_each_settings_best_configuration_from_any_seed_with_store
     assert path.read_bytes().startswith(PNG) and missing == ["none"]
 
     write_report(df, tmp_path / "report", data_dir=data_dir)
-    assert (tmp_path / "report" / "figure2.png").is_file()
+    assert (tmp_path / "report" / "figure2.png").is_file() and not (tmp_path / "report" / "figure2_partial.png").exists()
     assert "Figure 2 leaves out none:" in (tmp_path / "report" / "settings.md").read_text()
+    # An earlier figure2.png is not replaced by one that leaves settings out: the partial one is written beside it.
+    (tmp_path / "report" / "figure2.png").write_bytes(PNG + b"earlier, complete")
+    write_report(df, tmp_path / "report", data_dir=data_dir)
+    assert (tmp_path / "report" / "figure2.png").read_bytes() == PNG + b"earlier, complete"
+    assert (tmp_path / "report" / "figure2_partial.png").read_bytes().startswith(PNG)
+    text = (tmp_path / "report" / "settings.md").read_text()
+    assert "Figure 2 was not redrawn: this machine lacks the samples of none" in text and "figure2_partial.png" in text
     stored.unlink()  # no setting has samples now: no figure, both named
     assert figure2_best(df, tmp_path / "f2b.png", data_dir=data_dir) == (None, ["prototype 10", "none"])
     earlier = (tmp_path / "report" / "figure2.png").read_bytes()
     write_report(df, tmp_path / "report", data_dir=data_dir)  # the earlier figure stays, and the table says so
     assert (tmp_path / "report" / "figure2.png").read_bytes() == earlier
+    assert not (tmp_path / "report" / "figure2_partial.png").exists()  # the stale partial figure is gone
     text = (tmp_path / "report" / "settings.md").read_text()
     assert "Figure 2 was not redrawn" in text and "from an earlier report" in text and "leaves out" not in text
 
