@@ -367,20 +367,18 @@ def warm_start_params(spec) -> list[dict[str, Any]]:
 
 
 def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The k configurations of a results frame nearest to the human point, nearest first: COMPLETE rows that
-    trained (not reused), a configuration trained with several seeds ranked by its mean distance, ties by the
-    first row; configurations outside `space` (or not in `among`, when given) are skipped."""
-    done = trained_rows(df)
-    done = done[(done["state"] == "COMPLETE") & done["distance"].notna()]
-    ranked: dict[str, tuple[int, dict[str, Any], list[float]]] = {}  # config -> (first row, params, distances)
-    for order, (_, row) in enumerate(done.iterrows()):
+    """The k configurations of a results frame nearest to the human point, nearest first, as the report ranks them
+    (search.report.config_summary: COMPLETE rows that trained, a configuration trained with several seeds by its
+    mean distance; ties by the first row); configurations outside `space` (or not in `among`, when given) are
+    skipped."""
+    from search.report import config_summary
+
+    out: list[dict[str, Any]] = []
+    for _, row in config_summary(df).sort_values("distance", kind="stable").iterrows():
         params = _params_in(row, space)
-        if not params or (among is not None and params not in among):
-            continue
-        entry = ranked.setdefault(repr(sorted(params.items())), (order, params, []))
-        entry[2].append(float(row["distance"]))
-    best = sorted(ranked.values(), key=lambda e: (sum(e[2]) / len(e[2]), e[0]))
-    return [params for _, params, _ in best[:k]]
+        if params and (among is None or params in among) and params not in out:
+            out.append(params)
+    return out[:k]
 
 
 # --- provenance -----------------------------------------------------------------------------------------------
