@@ -81,6 +81,18 @@ def pareto_mask(values) -> np.ndarray:
     return ~(le & lt).any(axis=1)
 
 
+def pareto_layers(values) -> np.ndarray:
+    """values (n, k), all minimized -> (n,) int: 0 for the Pareto front, 1 for the front of the rest, and so on."""
+    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    layer = np.full(len(v), -1)
+    n = 0
+    while (layer < 0).any():
+        left = np.flatnonzero(layer < 0)
+        layer[left[pareto_mask(v[left])]] = n
+        n += 1
+    return layer
+
+
 def best_trials(df, k: int = 5):
     """The k COMPLETE trials closest to the human point (distance), best first; in a two-objective sweep a
     column 'pareto' says whether a trial is on the Pareto front of (value_0, value_1)."""

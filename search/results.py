@@ -359,24 +359,41 @@ def warm_start_params(spec) -> list[dict[str, Any]]:
     if spec.warm_start.best is None:
         chosen = [params for df in frames for params in finished_params(df, spec.space)]
     else:
-        chosen = nearest_params(pd.concat(frames, ignore_index=True), spec.space, spec.warm_start.best, among=points)
+        chosen = nearest_params(pd.concat(frames, ignore_index=True), spec.space, spec.warm_start.best, among=points,
+                                objective=spec.objective)
     for params in chosen:
         if params not in out and (points is None or params in points):
             out.append(params)
     return out
 
 
-def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = None,
+                   objective: str = "distance") -> list[dict[str, Any]]:
     """The k configurations of a results frame nearest to the human point, nearest first, as the report ranks them
     (search.report.config_summary: COMPLETE rows that trained, a configuration trained with several seeds by its
     mean distance; ties by the first row); configurations outside `space` (or not in `among`, when given) are
-    skipped."""
-    from search.report import config_summary
+    skipped. With objective 'pareto' (a two-objective sweep) the configurations are ranked by Pareto layer first
+    (the front of the two deviations from the human point, of the configurations' mean points; then the front of
+    what is left, and so on) and by distance within a layer, so the screen's whole front comes before any
+    configuration it dominates."""
+    from search.report import config_summary, pareto_layers
+    from search.spec import objective_values
 
+    summary = config_summary(df)
+    summary = summary[[bool(_params_in(row, space)) for _, row in summary.iterrows()]] if len(summary) else summary
+    keys = ["distance"]
+    if objective == "pareto" and len(summary):
+        values = [objective_values("pareto", originality=r["originality"], recognizability=r["recognizability"],
+                                   human_originality=r["human_originality"],
+                                   human_recognizability=r["human_recognizability"],
+                                   normalization=r["normalization"] if isinstance(r.get("normalization"), str)
+                                   else "relative") for _, r in summary.iterrows()]
+        summary = summary.assign(_layer=pareto_layers(values))
+        keys = ["_layer", "distance"]
     out: list[dict[str, Any]] = []
-    for _, row in config_summary(df).sort_values("distance", kind="stable").iterrows():
+    for _, row in summary.sort_values(keys, kind="stable").iterrows():
         params = _params_in(row, space)
-        if params and (among is None or params in among) and params not in out:
+        if (among is None or params in among) and params not in out:
             out.append(params)
     return out[:k]
 

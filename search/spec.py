@@ -86,7 +86,8 @@ class WarmStart:
 
     configs: tuple[dict[str, Any], ...] = ()  # flat param dicts, as `suggest` returns them
     parquet: tuple[str, ...] = ()  # earlier sweeps' directories or exported Parquet files: their COMPLETE trials
-    best: int | None = None  # only the sources' `best` configurations nearest to people, nearest first (a screen)
+    best: int | None = None  # only the sources' `best` configurations nearest to people, nearest first (a screen;
+    # in a pareto sweep by Pareto layer first: search.results.nearest_params)
 
     def __bool__(self) -> bool:
         return bool(self.configs or self.parquet)

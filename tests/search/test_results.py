@@ -265,3 +265,40 @@ def test_a_screen_reorders_a_grid_each_point_once(tmp_path, data_dir):
 
 def test_code_version_is_recorded():
     assert isinstance(code_version(), str) and code_version()
+
+
+def test_warm_start_best_in_a_pareto_sweep_takes_the_screens_front_first(tmp_path, data_dir):
+    """objective pareto: the K configurations come by Pareto layer of their deviations from the human point, then
+    by distance within a layer; a distance sweep over the same rows ranks by distance alone."""
+    earlier = tmp_path / "earlier"
+    human = {"human_originality": 1.0, "human_recognizability": 1.0, "normalization": "relative"}
+    rows = [  # (params, originality, recognizability): deviations (|do|, |dr|), distance
+        ({"family": "none", "latent_size": 64}, 1.00, 0.50),  # (0.00, 0.50), 0.50: on the front
+        ({"family": "prototype", "w_prototype": 2.0, "latent_size": 32}, 1.30, 0.70),  # (0.30, 0.30), 0.42: dominated
+        ({"family": "kl", "w_kl": 0.5, "latent_size": 64}, 1.20, 0.80),  # (0.20, 0.20), 0.28: front
+        ({"family": "kl", "w_kl": 0.1, "latent_size": 32}, 0.95, 0.75),  # (0.05, 0.25), 0.25: front
+    ]
+    for n, (params, o, r) in enumerate(rows):
+        d = ((o - 1.0) ** 2 + (r - 1.0) ** 2) ** 0.5
+        write_trial_row(earlier, {"sweep": "earlier", "trial": n, "state": "COMPLETE", "params": params,
+                                  "originality": o, "recognizability": r, "distance": d, **human}, space=SPACE)
+    raw = {"name": "later", "train": {"preset": "quick", "data": {"data_dir": str(data_dir)}}, "n_trials": 5,
+           "search": {"families": {"none": {}, "kl": {"low": 1.0e-3, "high": 1.0}, "prototype": {"low": 1.0, "high": 3.0}},
+                      "params": {"latent_size": {"choices": [32, 64]}}},
+           "objective": "pareto", "warm_start": {"parquet": str(earlier), "best": 3}}
+
+    def chosen():
+        return [(c["family"], c.get("w_kl")) for c in warm_start_params(sweep_from_dict(raw))]
+
+    assert chosen() == [("kl", 0.1), ("kl", 0.5), ("none", None)]  # the front, by distance
+    raw["warm_start"]["best"] = 4
+    assert chosen()[-1] == ("prototype", None)  # then the next layer
+    raw["objective"], raw["warm_start"]["best"] = "distance", 3
+    assert chosen() == [("kl", 0.1), ("kl", 0.5), ("prototype", None)]  # by distance alone
+
+
+def test_pareto_layers_peel_fronts():
+    from search.report import pareto_layers
+
+    values = [(0.0, 0.5), (0.3, 0.3), (0.2, 0.2), (0.05, 0.25), (0.3, 0.3), (0.4, 0.4)]
+    assert list(pareto_layers(values)) == [0, 1, 0, 0, 1, 2]  # equal points share a layer
