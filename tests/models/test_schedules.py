@@ -58,7 +58,9 @@ def test_paper_preset_keeps_the_papers_recipe():
     standard = build_config({"preset": "standard"})
     assert standard.ldm.ema > 0 and standard.rae.lr_schedule == "cosine" and standard.data.train_classes is None
     assert (paper.ldm.prediction, paper.ldm.loss_space, standard.ldm.prediction, standard.ldm.loss_space) == (
-        "eps", "eps", "v", "v")
+        "eps", "eps", "v", "eps")
+    quick = build_config({"preset": "quick"})
+    assert (quick.ldm.prediction, quick.ldm.loss_space) == ("v", "v")
 
 
 def test_the_ablations_paper_variant_is_the_example_paper_run(bench_script):
