@@ -31,17 +31,14 @@ def ideal_spread(z, labels, w: float, *, seed: int = 0, per_class: int = 19) -> 
     import torch
 
     z = z.double()
-    classes = labels.unique()
-    mu = torch.stack([z[labels == c].mean(0) for c in classes])  # (C, L)
-    within = torch.cat([z[labels == c] - mu[i] for i, c in enumerate(classes)])
-    s2 = within.var(0, unbiased=True)  # (L,) pooled within-class variance
+    mu, s2 = class_gaussians(z, labels)  # (C, L) class means, (L,) pooled within-class variance
     m, S2 = z.mean(0), z.var(0, unbiased=True)
     precision = (1 + w) / s2 - w / S2
     if (precision <= 0).any():
         raise ValueError(f"guidance {w}: the guided Gaussian is improper in {int((precision <= 0).sum())} dimensions")
     mean = ((1 + w) * mu / s2 - w * m / S2) / precision  # (C, L)
     g = torch.Generator().manual_seed(seed)
-    draws = mean.repeat_interleave(per_class, 0) + torch.randn(len(classes) * per_class, z.shape[1], generator=g,
+    draws = mean.repeat_interleave(per_class, 0) + torch.randn(len(mu) * per_class, z.shape[1], generator=g,
                                                                 dtype=torch.float64) * precision.rsqrt()
     return float(draws.std() / z.std())
 
@@ -88,10 +85,10 @@ def sampled_ideal_spread(z_train, y_train, z_test, y_test, w: float, *, rule: st
     from models.diffusion.schedule import alphas_cumprod, scaled_linear_betas
 
     standardize = standardize or (lambda t: t)
-    mu_u, var_u = class_gaussians(standardize(z_train.double()), y_train)
-    mu_c, var_c = class_gaussians(standardize(z_test.double()), y_test)
+    z_tr, real = standardize(z_train.double()), standardize(z_test.double())
+    mu_u, var_u = class_gaussians(z_tr, y_train)
+    mu_c, var_c = class_gaussians(real, y_test)
     if exemplars is not None:
-        z_tr = standardize(z_train.double())
         m, between = z_tr.mean(0), mu_u.var(0, unbiased=True)
         shrink = between / (between + var_u)
         mu_c = m + shrink * (standardize(exemplars.double()) - m)
@@ -109,7 +106,6 @@ def sampled_ideal_spread(z_train, y_train, z_test, y_test, w: float, *, rule: st
         eps = eps_c if w == 0 else guide(eps_c, mixture_eps(x, a, mu_u, var_u), w, rule, x=x,
                                          abar=torch.tensor([[a]], dtype=torch.float64), prediction="eps")
         x = stepper.step(x, eps, i)
-    real = standardize(z_test.double())
     return float(x.std() / real.std())
 
 

@@ -236,13 +236,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Ours, for research on a CPU (docs/recipe.md): every training class, both stages on a warm-up + cosine
     # schedule, a v-predicting denoiser (its loss on the implied eps) whose weights are averaged (EMA) and whose
-    # gradient is clipped. Under 15 minutes a trial on 2 cores. Since 2026-12-07 the denoiser trains 60 epochs at peak 3e-3
-    # (until then 40 at 1e-3, which left it short of its ceiling: prototype 100 at 0.323 from people against 0.236,
-    # v5 critics); sweeps started before keep their recipe (<sweep dir>/train_resolved.yaml). Since 2026-12-08 the
-    # v-output's loss is taken on the eps it implies (the paper's per-step weighting) instead of on v: on the same
-    # autoencoders it brought every regularized setting at its best weights nearer people (classification 100 0.207
-    # -> 0.106, prototype 1000 0.281 -> 0.211, Barlow 100 0.410 -> 0.365, seed 0) and no regularizer farther (0.577 ->
-    # 0.852); docs/recipe.md, "The denoiser's loss at the standard preset". The quick preset keeps the v loss.
+    # gradient is clipped. Under 15 minutes a trial on 2 cores. Since 2026-12-07 the denoiser trains 60 epochs at
+    # peak 3e-3 (until then 40 at 1e-3, which left it short of its ceiling: prototype 100 at 0.323 from people
+    # against 0.236, v5 critics); sweeps started before keep their recipe (<sweep dir>/train_resolved.yaml).
+    # Since 2026-12-08 the v-output's loss is taken on the eps it implies (the paper's per-step weighting) instead
+    # of on v: on the same autoencoders it brought every regularized setting at its best weights nearer people
+    # (classification 100 0.207 -> 0.106, prototype 1000 0.281 -> 0.211, Barlow 100 0.410 -> 0.365, seed 0) and no
+    # regularizer farther (0.577 -> 0.852); docs/recipe.md, "The denoiser's loss at the standard preset". The quick
+    # preset keeps the v loss.
     "standard": {
         "rae": {"epochs": 8, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 0.02},
         "ldm": {"epochs": 60, "lr": 3e-3, "lr_schedule": "cosine", "warmup": 0.02, "ema": 0.999, "grad_clip": 1.0,

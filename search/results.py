@@ -380,7 +380,8 @@ def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = No
     from search.spec import objective_values
 
     summary = config_summary(df)
-    summary = summary[[bool(_params_in(row, space)) for _, row in summary.iterrows()]] if len(summary) else summary
+    params = [_params_in(row, space) for _, row in summary.iterrows()]
+    summary = summary.assign(_params=params)[[bool(p) for p in params]] if params else summary
     keys = ["distance"]
     if objective == "pareto" and len(summary):
         values = [objective_values("pareto", originality=r["originality"], recognizability=r["recognizability"],
@@ -392,9 +393,8 @@ def nearest_params(df, space, k: int, *, among: list[dict[str, Any]] | None = No
         keys = ["_layer", "distance"]
     out: list[dict[str, Any]] = []
     for _, row in summary.sort_values(keys, kind="stable").iterrows():
-        params = _params_in(row, space)
-        if (among is None or params in among) and params not in out:
-            out.append(params)
+        if (among is None or row["_params"] in among) and row["_params"] not in out:
+            out.append(row["_params"])
     return out[:k]
 
 
